@@ -1,0 +1,36 @@
+"""β-VAE (Higgins et al. 2017): loss = −E log p(x|z) + β·KL(q(z|x) ‖ p(z)).
+
+The ELBO already holds KL once, so the plugin adds (β − 1)·KL per data point, using the
+analytic KL where one is registered and log q(z|x) − log p(z) otherwise. β = 1 is the VAE.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.distributions import kl_divergence
+
+from pyrodisent import PosteriorBatch, Regularizer, hookimpl
+from pyrodisent.regularizer import check_weight
+
+
+class BetaVAE(Regularizer):
+    name = "beta_vae"
+
+    def __init__(self, beta: float = 4.0):
+        super().__init__()
+        self.beta = check_weight("beta", beta)
+        self._hyperparameters = {"beta": self.beta}
+
+    def penalty(self, posterior: PosteriorBatch) -> dict[str, torch.Tensor]:
+        try:
+            kl = kl_divergence(posterior.posterior, posterior.prior.expand(posterior.posterior.batch_shape))
+        except NotImplementedError:
+            kl = posterior.log_posterior() - posterior.prior.log_prob(posterior.z)
+        kl = kl.mean()
+        posterior.record("beta_vae/kl", kl)
+        return {"kl": (self.beta - 1.0) * kl}
+
+
+@hookimpl
+def pyrodisent_regularizers():
+    return {"beta_vae": BetaVAE}

@@ -1,0 +1,9 @@
+"""Built-in model/guide pairs, registered through the public ``pyrodisent_models`` hook."""
+
+from pyrodisent import hookimpl
+from pyrodisent.models import VAE
+
+
+@hookimpl
+def pyrodisent_models():
+    return {"vae": VAE}

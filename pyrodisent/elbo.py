@@ -1,0 +1,193 @@
+"""DisentELBO: Pyro's mean-field ELBO plus plugin regularizers.
+
+    loss = −ELBO + Σ_r Σ_k n · term_{r,k}
+
+where the ELBO is :class:`pyro.infer.TraceMeanField_ELBO`'s (analytic KL where Pyro has
+one, Monte Carlo otherwise), ``term_{r,k}`` are the per-data-point penalties returned by
+regularizer r, and n is the number of data points the batch represents (the plate's full
+size when it subsamples). One guide pass per particle; the posterior batch (and its
+shared pairwise estimates) is built once per particle and shared by all regularizers.
+
+It works as ``loss=`` of stock ``pyro.infer.SVI``, as a torch module loss
+(``DisentELBO(...)(model, guide)`` is an ``nn.Module``) and in pyrodisent's engine, which
+calls :meth:`differentiable_loss` directly: that path makes no host synchronisation.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from pyro.distributions.util import scale_and_mask
+from pyro.infer import TraceMeanField_ELBO
+from pyro.infer.util import torch_item
+from torch.distributions import kl_divergence
+
+from pyrodisent.posterior import PosteriorBatch
+from pyrodisent.regularizer import Regularizer, regularizer
+
+
+def mean_field_elbo(model_trace, guide_trace) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ELBO, expected log-likelihood) of one particle, as TraceMeanField_ELBO computes them,
+    kept as tensors (no ``.item()``)."""
+    elbo = 0.0
+    log_likelihood = 0.0
+    for name, model_site in model_trace.nodes.items():
+        if model_site["type"] != "sample":
+            continue
+        if model_site["is_observed"]:
+            elbo = elbo + model_site["log_prob_sum"]
+            log_likelihood = log_likelihood + model_site["log_prob_sum"]
+            continue
+        guide_site = guide_trace.nodes[name]
+        try:
+            kl = kl_divergence(guide_site["fn"], model_site["fn"])
+        except NotImplementedError:
+            elbo = elbo + model_site["log_prob_sum"] - guide_site["score_parts"].entropy_term.sum()
+            continue
+        kl = scale_and_mask(kl, scale=guide_site["scale"], mask=guide_site["mask"])
+        if torch.is_tensor(kl):
+            elbo = elbo - kl.sum()
+        else:
+            elbo = elbo - kl * torch.Size(guide_site["fn"].batch_shape).numel()
+    for name, guide_site in guide_trace.nodes.items():
+        if guide_site["type"] == "sample" and name not in model_trace.nodes:
+            elbo = elbo - guide_site["score_parts"].entropy_term.sum()
+    if not torch.is_tensor(elbo):
+        elbo = torch.tensor(float(elbo))
+    return elbo, log_likelihood
+
+
+class DisentELBO(TraceMeanField_ELBO):
+    """Mean-field ELBO augmented by regularizer plugins.
+
+    :param regularizers: :class:`~pyrodisent.Regularizer` instances, registry names, or
+        ``(name, params)`` pairs / ``{"name": ..., **params}`` dicts.
+    :param num_particles: guide passes per step (each gets its own regularizer terms).
+    :param latent_site: the guide site the regularizers act on (default: the only latent).
+
+    After each evaluation :attr:`last_terms` holds the detached per-data-point terms
+    (``loss``, ``elbo``, ``log_likelihood``, ``kl``, every penalty as ``<reg>/<term>`` and
+    every diagnostic as ``<reg>/<name>``), averaged over particles.
+    """
+
+    def __init__(
+        self,
+        regularizers: Iterable = (),
+        num_particles: int = 1,
+        latent_site: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(num_particles=num_particles, **kwargs)
+        self.regularizers = torch.nn.ModuleList(_as_regularizer(r) for r in regularizers)
+        names = [r.name for r in self.regularizers]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(f"regularizer(s) {sorted(duplicates)} given twice; combine their weights")
+        self.latent_site = latent_site
+        self.step = 0
+        self.last_terms: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ per particle
+    def _differentiable_loss_particle(self, model_trace, guide_trace):
+        elbo, log_likelihood = mean_field_elbo(model_trace, guide_trace)
+        loss = -elbo
+        posterior = None
+        if self.regularizers:
+            posterior = PosteriorBatch.from_traces(
+                model_trace,
+                guide_trace,
+                site=self.latent_site,
+                step=self.step,
+                training=torch.is_grad_enabled(),
+            )
+            n = posterior.num_represented
+        else:
+            n = _represented_count(model_trace)
+        terms = {
+            "elbo": elbo.detach() / n,
+            "log_likelihood": torch.as_tensor(log_likelihood).detach() / n,
+        }
+        terms["kl"] = terms["log_likelihood"] - terms["elbo"]
+        for reg in self.regularizers:
+            for key, value in reg(posterior).items():
+                loss = loss + n * value
+                terms[f"{reg.name}/{key}"] = value.detach()
+            if posterior.training:
+                reg.auxiliary_step(posterior)
+        if posterior is not None:
+            terms.update(posterior.diagnostics)
+        terms["loss"] = loss.detach() / n
+        self._particle_terms.append(terms)
+        return loss.detach(), loss
+
+    def _start(self) -> None:
+        self._particle_terms: list[dict[str, torch.Tensor]] = []
+
+    def _finish(self, count_step: bool) -> None:
+        parts = self._particle_terms
+        self.last_terms = {k: sum(p[k] for p in parts) / len(parts) for k in parts[0]}
+        if count_step:
+            self.step += 1
+
+    # --------------------------------------------------------------- entry points
+    def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
+        """The loss to call ``.backward()`` on; no host sync (all sites reparameterized)."""
+        self._start()
+        loss = 0.0
+        for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
+            _, surrogate = self._differentiable_loss_particle(model_trace, guide_trace)
+            loss = loss + surrogate / self.num_particles
+        self._finish(count_step=torch.is_grad_enabled())
+        return loss
+
+    def loss(self, model, guide, *args, **kwargs) -> float:
+        """The loss (−ELBO + penalties) as a float, without gradients."""
+        with torch.no_grad():
+            return torch_item(self.differentiable_loss(model, guide, *args, **kwargs))
+
+    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
+        """Used by :class:`pyro.infer.SVI`: backward on the loss, return it as a float."""
+        loss = self.differentiable_loss(model, guide, *args, **kwargs)
+        loss.backward(retain_graph=self.retain_graph)
+        return torch_item(loss)
+
+    # ---------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        """Step counter and every regularizer's state (networks, optimizer state)."""
+        return {"step": self.step, "regularizers": self.regularizers.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        self.regularizers.load_state_dict(state["regularizers"])
+
+
+def _represented_count(model_trace) -> float:
+    """Data points one particle stands for: batch size × plate scale of the observed site."""
+    for site in model_trace.nodes.values():
+        if site["type"] == "sample" and site["is_observed"]:
+            for frame in site["cond_indep_stack"]:
+                if frame.vectorized:
+                    return float(frame.full_size if frame.full_size is not None else frame.size)
+            return 1.0
+    return 1.0
+
+
+def _as_regularizer(spec) -> Regularizer:
+    if isinstance(spec, Regularizer):
+        return spec
+    if isinstance(spec, str):
+        return regularizer(spec)
+    if isinstance(spec, dict):
+        params = dict(spec)
+        try:
+            name = params.pop("name")
+        except KeyError:
+            raise ValueError(f"regularizer spec {spec!r} has no 'name'") from None
+        return regularizer(name, **params)
+    if isinstance(spec, (tuple, list)) and len(spec) == 2:
+        return regularizer(spec[0], **dict(spec[1]))
+    raise TypeError(
+        f"cannot make a regularizer from {spec!r}; pass a Regularizer, a name, "
+        f"(name, params) or {{'name': ..., **params}}"
+    )

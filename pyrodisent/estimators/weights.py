@@ -1,0 +1,77 @@
+"""Minibatch weightings for the aggregate posterior q(z) = (1/N) Σ_n q(z | x_n).
+
+With a batch of M points drawn from a dataset of N, every estimator here has the form
+
+    log q̂(z_i) = logsumexp_j ( log q(z_i | x_j) + log W[i, j] )
+
+and differs only in the weight matrix W (DESIGN.md §4). All constants are kept, so the
+estimates are true log densities (not "up to a constant").
+
+- ``mws``  minibatch weighted sampling (Chen et al. 2018): W = 1/(N·M). Biased; each
+  log q̂ is about log N too low, and the bias does not vanish with M.
+- ``mss``  minibatch stratified sampling as corrected in seed 001 App. 1.2 ("MSS1"):
+  m = M − 1, W[i, i] = 1/N, W[i, (i+1) mod M] = (N − m)/(N·m), every other entry 1/m.
+- ``mss_chen_code``  the weights of Chen et al.'s released code ("MSS0"), which fill
+  columns 0 and 1 instead of the diagonal. Kept only to reproduce seed 001 Fig. 2.
+- ``is``  importance sampling (seed 003 eq. 4, the HFVAE estimator): W[i, i] = 1/N,
+  W[i, j ≠ i] = (N − 1)/(N·(M − 1)). Unbiased for q(z_i) with the lowest variance
+  (seed 003 eq. 14-15, Table 3).
+
+Rows of ``mss`` and ``is`` sum to 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+ESTIMATOR_METHODS = ("mws", "mss", "mss_chen_code", "is")
+
+
+def check_method(method: str) -> str:
+    if method not in ESTIMATOR_METHODS:
+        raise ValueError(
+            f"unknown aggregate-posterior estimator {method!r}; choose one of "
+            f"{', '.join(ESTIMATOR_METHODS)} (DESIGN.md §4)"
+        )
+    return method
+
+
+def log_importance_weights(
+    batch_size: int,
+    dataset_size: int,
+    method: str = "is",
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """The [M, M] matrix log W of the chosen weighting (module docstring)."""
+    check_method(method)
+    M, N = int(batch_size), int(dataset_size)
+    if M < 2 and method != "mws":
+        raise ValueError(f"the {method!r} estimator needs a batch of at least 2 points, got {M}")
+    if N < M:
+        raise ValueError(
+            f"dataset_size ({N}) is smaller than the batch ({M}); pass the number of data "
+            f"points the batch is drawn from"
+        )
+    if method == "mws":
+        return torch.full((M, M), -math.log(N * M), device=device, dtype=dtype)
+    m = M - 1
+    if method == "is":
+        W = torch.full((M, M), (N - 1) / (N * m), device=device, dtype=torch.float64)
+        W.fill_diagonal_(1.0 / N)
+        return W.log().to(dtype)
+    strat = (N - m) / (N * m)
+    W = torch.full((M, M), 1.0 / m, device=device, dtype=torch.float64)
+    if method == "mss":
+        W.fill_diagonal_(1.0 / N)
+        rows = torch.arange(M, device=device)
+        W[rows, (rows + 1) % M] = strat
+    else:  # mss_chen_code: the released code's flattened-stride assignment (columns 0, 1)
+        flat = W.view(-1)
+        flat[:: m + 1] = 1.0 / N
+        flat[1 :: m + 1] = strat
+        W[m - 1, 0] = strat
+    # W may hold zeros only if N == m; log(0) = -inf is then the correct weight.
+    return W.log().to(dtype)

@@ -1,0 +1,144 @@
+"""The VAE as a Pyro model/guide pair.
+
+    model:  z ~ p(z),  x | z ~ Bernoulli(logits = f(z))  or  Normal(f(z), gaussian_scale²)
+    guide:  z | x ~ N(μ(x), diag σ²(x))                     (factorized guide)
+
+Both run inside one ``pyro.plate("data")`` whose ``size`` is the dataset size N when
+``dataset_size`` is given, so Pyro scales the batch to the full data set and the
+regularizers learn N from the plate (DESIGN.md §2). The networks are those of
+:mod:`pyrodisent.models.networks`. Priors other than N(0, I) come from the ``priors``
+registry (a name) or are passed as a Pyro distribution with ``event_shape == (D,)``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pyro
+import pyro.distributions as dist
+import torch
+from torch import nn
+
+from pyrodisent.models.networks import build_networks, split_posterior_parameters
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+class VAE(nn.Module):
+    """A VAE whose ``.model``/``.guide`` work with any Pyro ELBO and with :class:`DisentELBO`.
+
+    :param input_shape: (C, H, W) for images, or any shape with ``encoder="mlp"``.
+    :param latent_dim: D.
+    :param encoder: ``"conv"`` (seed 001 Table 2), ``"conv_stcvae"`` (seed 000 Table 2) or
+        ``"mlp"`` (seed 000 Table 1); the decoder mirrors it.
+    :param likelihood: ``"bernoulli"`` (binary / [0, 1] images) or ``"gaussian"``.
+    :param gaussian_scale: the fixed observation standard deviation of the Gaussian likelihood.
+    :param hidden_width, hidden_layers: ``neuron_num`` and ``layer`` of seed 000's tables.
+    :param prior: ``"normal"``, another registered prior's name, or a distribution.
+    :param register_params: call ``pyro.module`` in model/guide (needed by stock SVI; the
+        engine turns it off because it steps a torch optimizer over ``parameters()``).
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (1, 64, 64),
+        latent_dim: int = 10,
+        encoder: str = "conv",
+        likelihood: str = "bernoulli",
+        gaussian_scale: float = 1.0,
+        hidden_width: int = 1000,
+        hidden_layers: int = 1,
+        prior="normal",
+        prior_options: dict | None = None,
+        register_params: bool = True,
+    ):
+        super().__init__()
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
+        if not gaussian_scale > 0:
+            raise ValueError(f"gaussian_scale must be > 0, got {gaussian_scale}")
+        self.input_shape = tuple(int(v) for v in input_shape)
+        self.latent_dim = int(latent_dim)
+        self.likelihood = likelihood
+        self.gaussian_scale = float(gaussian_scale)
+        self.register_params = register_params
+        self.encoder, self.decoder = build_networks(
+            encoder, self.input_shape, self.latent_dim, hidden_width, hidden_layers
+        )
+        self.prior_spec = prior
+        self._prior_options = dict(prior_options or {})
+        self._prior_cache: tuple[torch.device, torch.distributions.Distribution] | None = None
+        self._index_cache: dict = {}
+
+    # ------------------------------------------------------------------ pieces
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and scale, each [B, D]."""
+        return split_posterior_parameters(self.encoder(x))
+
+    def posterior(self, x: torch.Tensor) -> torch.distributions.Distribution:
+        """q(z | x) for a batch, batch_shape [B], event_shape [D]."""
+        loc, scale = self.encode(x)
+        return dist.Normal(loc, scale).to_event(1)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Likelihood parameters for a batch of codes: logits (Bernoulli) or means (Gaussian)."""
+        return self.decoder(z)
+
+    def mean_image(self, z: torch.Tensor) -> torch.Tensor:
+        """E[x | z], for reconstructions and traversals."""
+        out = self.decode(z)
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def prior(self, device: torch.device) -> torch.distributions.Distribution:
+        """p(z) with event_shape [D] on ``device``."""
+        if self._prior_cache is not None and self._prior_cache[0] == device:
+            return self._prior_cache[1]
+        spec = self.prior_spec
+        if isinstance(spec, torch.distributions.Distribution):
+            prior = spec
+        elif spec == "normal":
+            zeros = torch.zeros(self.latent_dim, device=device)
+            prior = dist.Normal(zeros, torch.ones_like(zeros)).to_event(1)
+        else:
+            from pyrodisent.plugin_manager import get_component
+
+            prior = get_component("priors", spec)(self.latent_dim, device=device, **self._prior_options)
+        if tuple(prior.event_shape) != (self.latent_dim,):
+            raise ValueError(
+                f"the prior's event_shape is {tuple(prior.event_shape)}, expected ({self.latent_dim},)"
+            )
+        self._prior_cache = (device, prior)
+        return prior
+
+    def _likelihood(self, out: torch.Tensor) -> torch.distributions.Distribution:
+        if self.likelihood == "bernoulli":
+            base = dist.Bernoulli(logits=out, validate_args=False)
+        else:
+            base = dist.Normal(out, self.gaussian_scale, validate_args=False)
+        return base.to_event(len(self.input_shape))
+
+    def _plate(self, x: torch.Tensor, dataset_size: int | None):
+        batch = x.shape[0]
+        if dataset_size is None:
+            return pyro.plate("data", batch)
+        if dataset_size < batch:
+            raise ValueError(f"dataset_size ({dataset_size}) is smaller than the batch ({batch})")
+        key = (batch, x.device)
+        if key not in self._index_cache:  # a fixed subsample index: no randperm per step
+            self._index_cache = {key: torch.arange(batch, device=x.device)}
+        return pyro.plate("data", int(dataset_size), subsample=self._index_cache[key])
+
+    # ----------------------------------------------------------- model / guide
+    def model(self, x: torch.Tensor, dataset_size: int | None = None) -> None:
+        if self.register_params:
+            pyro.module("decoder", self.decoder)
+        prior = self.prior(x.device)
+        with self._plate(x, dataset_size):
+            z = pyro.sample("z", prior.expand([x.shape[0]]))
+            pyro.sample("x", self._likelihood(self.decode(z)), obs=x)
+
+    def guide(self, x: torch.Tensor, dataset_size: int | None = None) -> torch.Tensor:
+        if self.register_params:
+            pyro.module("encoder", self.encoder)
+        with self._plate(x, dataset_size):
+            return pyro.sample("z", self.posterior(x))

@@ -1,0 +1,201 @@
+"""The posterior batch: what every regularizer sees of one guide pass.
+
+:class:`PosteriorBatch` is built once per particle from the model and guide traces. It holds
+z_i ~ q(z | x_i), the posterior distribution and its parameters per data point, the prior,
+the batch size M, the dataset size N (the plate's ``full_size``) and the step number, and
+it caches the shared, expensive work — the pairwise log q(z_i | x_j) reductions behind
+log q̂(z) and its marginals — so that several regularizers pay for it once per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from pyro.distributions import Independent, Normal
+from torch.distributions import Distribution
+
+from pyrodisent.estimators import AggregateLogDensities, log_aggregate_posterior, normalize_groups
+
+
+class UnsupportedPosteriorError(TypeError):
+    """A regularizer or estimator was given a posterior family it cannot handle."""
+
+
+def _find_plate_size(site: dict) -> tuple[int | None, float]:
+    """(full_size, scale) of the outermost subsampling plate around a sample site."""
+    for frame in site["cond_indep_stack"]:
+        if frame.vectorized and frame.full_size is not None:
+            return int(frame.full_size), float(frame.full_size) / frame.size
+    return None, 1.0
+
+
+def _diagonal_normal_parameters(fn: Distribution) -> tuple[torch.Tensor, torch.Tensor] | None:
+    base = fn
+    while isinstance(base, Independent):
+        base = base.base_dist
+    if isinstance(base, Normal):
+        return base.loc, base.scale
+    params = getattr(fn, "diagonal_parameters", None)
+    if callable(params):
+        return params()
+    return None
+
+
+@dataclass
+class PosteriorBatch:
+    """One guide pass seen by the regularizers.
+
+    Attributes: ``z`` [M, D]; ``posterior`` q(z|x) for the batch (batch_shape [M]);
+    ``prior`` p(z) from the model trace; ``loc``/``scale`` [M, D] when the posterior is a
+    diagonal Gaussian (else ``None``); ``dataset_size`` N; ``step``; ``training`` (True
+    while gradients are being computed — plugins that train their own networks step then);
+    ``site`` the latent site's name; ``trace_scale`` N/M when the plate subsamples, else 1.
+    """
+
+    z: torch.Tensor
+    posterior: Distribution
+    prior: Distribution | None
+    dataset_size: int
+    step: int = 0
+    training: bool = True
+    site: str = "z"
+    trace_scale: float = 1.0
+    loc: torch.Tensor | None = None
+    scale: torch.Tensor | None = None
+    diagnostics: dict[str, torch.Tensor] = field(default_factory=dict)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    # ---------------------------------------------------------------- building
+    @classmethod
+    def from_traces(
+        cls, model_trace, guide_trace, site: str | None = None, step: int = 0, training: bool = True
+    ) -> "PosteriorBatch":
+        """Build the batch view of the latent ``site`` (the only latent site when ``None``)."""
+        latent = [
+            name
+            for name, node in guide_trace.nodes.items()
+            if node["type"] == "sample" and not node["is_observed"] and name in model_trace.nodes
+        ]
+        if site is None:
+            if len(latent) != 1:
+                raise ValueError(
+                    f"the guide has latent sites {latent}; pass latent_site=<name> to DisentELBO "
+                    f"to say which one the regularizers act on"
+                )
+            site = latent[0]
+        elif site not in latent:
+            raise ValueError(f"latent site {site!r} not in the guide; its latent sites: {latent}")
+        guide_site = guide_trace.nodes[site]
+        z = guide_site["value"]
+        if z.dim() != 2:
+            raise ValueError(
+                f"regularizers expect the latent site {site!r} to be [batch, latent_dim]; got "
+                f"shape {tuple(z.shape)}. Declare it with .to_event(1) inside one data plate."
+            )
+        full_size, trace_scale = _find_plate_size(guide_site)
+        dataset_size = full_size if full_size is not None else z.shape[0]
+        fn = guide_site["fn"]
+        params = _diagonal_normal_parameters(fn)
+        loc, scale = params if params is not None else (None, None)
+        prior = model_trace.nodes[site]["fn"]
+        return cls(
+            z=z,
+            posterior=fn,
+            prior=prior,
+            dataset_size=dataset_size,
+            step=step,
+            training=training,
+            site=site,
+            trace_scale=trace_scale,
+            loc=loc,
+            scale=scale,
+        )
+
+    # -------------------------------------------------------------- basic facts
+    @property
+    def batch_size(self) -> int:
+        return self.z.shape[0]
+
+    @property
+    def latent_dim(self) -> int:
+        return self.z.shape[1]
+
+    @property
+    def num_represented(self) -> float:
+        """How many data points the batch stands for in the loss (N when subsampled, else M).
+
+        Regularizers return per-data-point penalties; the ELBO multiplies them by this so they
+        live in the same units as Pyro's plate-scaled ELBO.
+        """
+        return self.batch_size * self.trace_scale
+
+    def record(self, name: str, value: torch.Tensor) -> None:
+        """Report a diagnostic (logged, never added to the loss). Keep it a tensor: no host sync."""
+        self.diagnostics[name] = value.detach() if torch.is_tensor(value) else torch.tensor(value)
+
+    def require_diagonal_gaussian(self, who: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.loc is None or self.scale is None:
+            raise UnsupportedPosteriorError(
+                f"{who} needs a diagonal Gaussian posterior (Normal(loc, scale).to_event(1)); "
+                f"the guide's site {self.site!r} is {type(self.posterior).__name__}. Use the "
+                f"factorized guide, or a posterior family with an estimator that supports it."
+            )
+        return self.loc, self.scale
+
+    # ----------------------------------------------------------- shared estimates
+    def log_posterior(self) -> torch.Tensor:
+        """[M] log q(z_i | x_i)."""
+        if "log_posterior" not in self._cache:
+            self._cache["log_posterior"] = self.posterior.log_prob(self.z)
+        return self._cache["log_posterior"]
+
+    def log_prior_dims(self) -> torch.Tensor:
+        """[M, D] per-dimension log p(z_id); only for priors that factorize over dims."""
+        if "log_prior_dims" not in self._cache:
+            base = self.prior
+            while isinstance(base, Independent):
+                base = base.base_dist
+            if base is self.prior or base.batch_shape[-1:] not in (torch.Size([self.latent_dim]), torch.Size([1])):
+                raise UnsupportedPosteriorError(
+                    f"this regularizer needs per-dimension prior marginals p(z_d), but the prior "
+                    f"{type(self.prior).__name__} does not factorize over dims (an L^p-nested "
+                    f"prior factorizes over groups only). Use a factorized prior, or set the "
+                    f"dimension-wise KL weight to 1 so it is not estimated separately."
+                )
+            self._cache["log_prior_dims"] = base.log_prob(self.z)
+        return self._cache["log_prior_dims"]
+
+    def log_aggregate(self, method: str = "is", groups=None, dims: bool = True) -> AggregateLogDensities:
+        """Cached minibatch estimates of log q(z), log q(z_d) and log q(z_g) (DESIGN.md §4)."""
+        loc, scale = self.require_diagonal_gaussian("the aggregate-posterior estimator")
+        group_key = None
+        if groups is not None:
+            group_key = tuple(tuple(g) for g in normalize_groups(groups, self.latent_dim))
+        key = ("aggregate", method, group_key, dims)
+        if key not in self._cache:
+            # A request with groups also answers the joint; reuse across keys where possible.
+            self._cache[key] = log_aggregate_posterior(
+                self.z, loc, scale, self.dataset_size, method, groups=group_key, dims=dims
+            )
+        return self._cache[key]
+
+    def kl_decomposition(self, method: str = "is") -> dict[str, torch.Tensor]:
+        """Batch estimates of the KL decomposition (Chen et al. 2018, DESIGN.md §3):
+
+        E_x KL(q(z|x) ‖ p(z)) = MI(x; z) + TC(z) + Σ_d KL(q(z_d) ‖ p(z_d))
+
+        ``mi = mean_i[log q(z_i|x_i) − log q̂(z_i)]``, ``tc = mean_i[log q̂(z_i) − Σ_d log q̂(z_id)]``,
+        ``dwkl = mean_i Σ_d [log q̂(z_id) − log p(z_id)]``.
+        """
+        key = ("kl_decomposition", method)
+        if key not in self._cache:
+            est = self.log_aggregate(method, dims=True)
+            log_qz, log_qz_dims = est.joint, est.dims.sum(-1)
+            self._cache[key] = {
+                "mi": (self.log_posterior() - log_qz).mean(),
+                "tc": (log_qz - log_qz_dims).mean(),
+                "dwkl": (est.dims - self.log_prior_dims()).sum(-1).mean(),
+            }
+        return self._cache[key]

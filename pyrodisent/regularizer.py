@@ -1,0 +1,86 @@
+"""The regularizer interface: an ELBO augmentation contributed by a plugin.
+
+A regularizer is a ``torch.nn.Module`` (so its own networks, buffers and optimizer state
+travel in checkpoints and to the device). Each step, :class:`pyrodisent.DisentELBO` calls
+it with a :class:`~pyrodisent.posterior.PosteriorBatch` and adds every returned term to the
+loss. Terms are *per-data-point* expectations; the ELBO scales them to the plate's units.
+
+Plugins that train a network of their own (a discriminator, a critic) do so in
+:meth:`Regularizer.auxiliary_step`, which the ELBO calls after :meth:`penalty` on training
+passes only; optimizer state belongs in ``get_extra_state``/``set_extra_state`` so that it
+is part of ``state_dict()`` and resumes with the run.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import torch
+
+from pyrodisent.posterior import PosteriorBatch
+
+
+class Regularizer(torch.nn.Module, abc.ABC):
+    """Base class of ELBO augmentations. Subclasses implement :meth:`penalty`."""
+
+    #: the registry name, set by subclasses for messages and logs
+    name: str = "regularizer"
+
+    @abc.abstractmethod
+    def penalty(self, posterior: PosteriorBatch) -> dict[str, torch.Tensor]:
+        """Named scalar terms (per data point) to *add* to the loss (−ELBO).
+
+        Return ``{}`` for a pure diagnostic. Unweighted quantities worth logging go through
+        ``posterior.record(name, value)``.
+        """
+
+    def auxiliary_step(self, posterior: PosteriorBatch) -> None:
+        """Train the plugin's own parameters on this batch (training passes only).
+
+        Called after :meth:`penalty`; work on ``posterior.z.detach()``. The default has
+        nothing to train.
+        """
+        return None
+
+    def forward(self, posterior: PosteriorBatch) -> dict[str, torch.Tensor]:
+        return self.penalty(posterior)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor parameters, for logs and the resolved config."""
+        return dict(getattr(self, "_hyperparameters", {}))
+
+
+def check_weight(name: str, value: float, minimum: float = 0.0) -> float:
+    """Validate a non-negative weight at construction with a message naming it."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not value >= minimum:  # also rejects NaN
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def regularizer(name: str, **params: Any) -> Regularizer:
+    """Build the regularizer registered as ``name``, e.g. ``regularizer("tc", beta=6)``.
+
+    Unknown names raise an error listing every known one; bad parameters raise an error
+    naming the regularizer and the parameter.
+    """
+    from pyrodisent.plugin_manager import get_component
+
+    factory = get_component("regularizers", name)
+    try:
+        reg = factory(**params)
+    except TypeError as exc:
+        raise TypeError(f"regularizer {name!r}: {exc}") from exc
+    if not isinstance(reg, Regularizer):
+        raise TypeError(
+            f"the factory registered as regularizer {name!r} returned {type(reg).__name__}, "
+            f"not a pyrodisent.Regularizer"
+        )
+    return reg
