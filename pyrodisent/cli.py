@@ -1,0 +1,50 @@
+"""The ``pyrodisent`` command line.
+
+Each area registers its own subcommands: a module listed in :data:`COMMAND_MODULES`
+exposes ``add_commands(subparsers)``, which adds parsers whose ``func(args) -> int`` runs
+the command. Errors a user can fix (:class:`UserError` and its subclasses, ``ValueError``
+from validation) print one clear message and exit 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = (
+    "pyrodisent.engine.cli",  # train, plugins
+)
+
+
+class UserError(Exception):
+    """An error in the user's input (config, paths, names): printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyrodisent", description="Disentangled representation learning on Pyro."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pyrodisent.plugin_manager import UnknownComponentError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, UnknownComponentError, FileNotFoundError) as exc:
+        print(f"pyrodisent {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
