@@ -2,12 +2,16 @@
 
     model:  z ~ p(z),  x | z ~ Bernoulli(logits = f(z))  or  Normal(f(z), gaussian_scale²)
     guide:  z | x ~ N(μ(x), diag σ²(x))                     (factorized guide)
+            z | x ~ N(μ(x), diag(σ(x)) Σ_ρ diag(σ(x)))       (correlated guide, seed 002
+            eq. 11-12, Σ_ρ = (1 − ρ)I + ρ11ᵀ; ρ = 0 is the factorized guide)
 
 Both run inside one ``pyro.plate("data")`` whose ``size`` is the dataset size N when
 ``dataset_size`` is given, so Pyro scales the batch to the full data set and the
 regularizers learn N from the plate (DESIGN.md §2). The networks are those of
 :mod:`pyrodisent.models.networks`. Priors other than N(0, I) come from the ``priors``
-registry (a name) or are passed as a Pyro distribution with ``event_shape == (D,)``.
+registry (a name, or ``{name: options}`` as in a YAML config) or are passed as a Pyro
+distribution with ``event_shape == (D,)``: ``"logcosh"`` (seed 003 §2.2) and
+``LpNested(...)`` / ``{"lp_nested": {...}}`` (ISA-VAE) ship with pyrodisent.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from pyrodisent.distributions import CorrelatedNormal
 from pyrodisent.models.networks import build_networks, split_posterior_parameters
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+GUIDES = ("factorized", "correlated")
+#: ρ of the correlated guide when none is given: seed 002's experiments use 0.9
+DEFAULT_RHO = 0.9
 
 
 class VAE(nn.Module):
@@ -34,9 +42,14 @@ class VAE(nn.Module):
     :param likelihood: ``"bernoulli"`` (binary / [0, 1] images) or ``"gaussian"``.
     :param gaussian_scale: the fixed observation standard deviation of the Gaussian likelihood.
     :param hidden_width, hidden_layers: ``neuron_num`` and ``layer`` of seed 000's tables.
-    :param prior: ``"normal"``, another registered prior's name, or a distribution.
+    :param prior: ``"normal"``, another registered prior's name (``"logcosh"``,
+        ``"lp_nested"``), ``{name: options}``, or a distribution with event_shape (D,).
+    :param prior_options: options for a prior given by name.
     :param register_params: call ``pyro.module`` in model/guide (needed by stock SVI; the
         engine turns it off because it steps a torch optimizer over ``parameters()``).
+    :param guide: ``"factorized"`` (N(μ, diag σ²)) or ``"correlated"`` (seed 002 eq. 12).
+    :param rho: ρ ∈ [0, 1) of the correlated guide (default 0.9, seed 002); the factorized
+        guide accepts only ``None`` or 0.
     """
 
     def __init__(
@@ -51,6 +64,8 @@ class VAE(nn.Module):
         prior="normal",
         prior_options: dict | None = None,
         register_params: bool = True,
+        guide: str = "factorized",
+        rho: float | None = None,
     ):
         super().__init__()
         if likelihood not in LIKELIHOODS:
@@ -65,6 +80,37 @@ class VAE(nn.Module):
         self.encoder, self.decoder = build_networks(
             encoder, self.input_shape, self.latent_dim, hidden_width, hidden_layers
         )
+        if guide not in GUIDES:
+            raise ValueError(f"unknown guide {guide!r}; choose one of {', '.join(GUIDES)}")
+        if guide == "factorized":
+            if rho not in (None, 0, 0.0):
+                raise ValueError(
+                    f"rho={rho!r} needs guide='correlated'; the factorized guide has rho = 0"
+                )
+            self.rho = 0.0
+        else:
+            rho = DEFAULT_RHO if rho is None else rho
+            try:
+                rho = float(rho)
+            except (TypeError, ValueError):
+                raise ValueError(f"rho must be a number in [0, 1), got {rho!r}") from None
+            if not 0.0 <= rho < 1.0:
+                raise ValueError(f"rho must be in [0, 1) (seed 002 eq. 11), got {rho}")
+            self.rho = rho
+        self.guide_family = guide
+        if isinstance(prior, dict):
+            if len(prior) != 1:
+                raise ValueError(
+                    f"a prior given as a mapping must be {{name: options}} with one name, got {prior!r}"
+                )
+            ((prior, options),) = prior.items()
+            if options is not None and not isinstance(options, dict):
+                raise ValueError(f"the options of prior {prior!r} must be a mapping, got {options!r}")
+            prior_options = {**(options or {}), **(prior_options or {})}
+        elif not isinstance(prior, (str, torch.distributions.Distribution)):
+            raise ValueError(
+                f"prior must be a registered name, {{name: options}} or a distribution, got {prior!r}"
+            )
         self.prior_spec = prior
         self._prior_options = dict(prior_options or {})
         self._prior_cache: tuple[torch.device, torch.distributions.Distribution] | None = None
@@ -78,6 +124,11 @@ class VAE(nn.Module):
     def posterior(self, x: torch.Tensor) -> torch.distributions.Distribution:
         """q(z | x) for a batch, batch_shape [B], event_shape [D]."""
         loc, scale = self.encode(x)
+        return self._posterior_from(loc, scale)
+
+    def _posterior_from(self, loc: torch.Tensor, scale: torch.Tensor) -> torch.distributions.Distribution:
+        if self.guide_family == "correlated":
+            return CorrelatedNormal(loc, scale, self.rho)
         return dist.Normal(loc, scale).to_event(1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
