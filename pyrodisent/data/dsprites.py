@@ -1,0 +1,241 @@
+"""dSprites: a renderer over the exact factor grid (no download) and the ``.npz`` loader.
+
+Factor grid of dSprites (Matthey et al. 2017; DESIGN.md §7), in row-major order with the
+last factor fastest:
+
+=============  ====  =========================================================
+factor         size  values
+=============  ====  =========================================================
+shape          3     square, ellipse, heart
+scale          6     linspace(0.5, 1, 6)
+orientation    40    2π·k/40, k = 0..39 (the released file uses linspace(0, 2π, 40))
+posX           32    linspace(0, 1, 32)
+posY           32    linspace(0, 1, 32)
+=============  ====  =========================================================
+
+3·6·40·32·32 = 737,280 binary 64 × 64 images. The constant ``color`` factor of the file
+(size 1) is dropped: a one-class factor has zero entropy and breaks MIG-style metrics.
+
+The renderer (:func:`generated_dsprites`) draws each shape as the indicator of an implicit
+region evaluated at pixel centres (no antialiasing). A shape at position (posX, posY) has
+its centre at pixel coordinates (16.5 + 31·posX, 16.5 + 31·posY) of the 64-pixel frame,
+so neighbouring positions are exactly one pixel apart; posY grows downwards (image rows).
+Local coordinates (u, v) are the offsets rotated by the orientation θ (counter-clockwise)
+and divided by r = 10·scale pixels:
+
+* square:  max(|u|, |v|) ≤ 0.8
+* ellipse: u² + (2v)² ≤ 1
+* heart:   (a² + b² − 1)³ − a²·b³ ≤ 0 with (a, b) = 1.15·(u, v + 0.1)
+
+It reproduces the factor semantics and grid of dSprites, not its exact pixels.
+Because positions are whole-pixel shifts, the renderer draws one sprite per
+(shape, scale, orientation) and copies shifted windows of it: the full grid renders in
+seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pyrodisent.data.base import FactorDataset
+from pyrodisent.data.paths import DataFileError, resolve_file
+
+FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
+FACTOR_SIZES = (3, 6, 40, 32, 32)
+SHAPE_NAMES = ("square", "ellipse", "heart")
+IMAGE_SIZE = 64
+NPZ_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+
+_CENTRE_OFFSET = 16.5  # pixel coordinate of position index 0
+_SPRITE_RADIUS = 10.0  # r at scale 1, in pixels
+
+
+def factor_values(orientation_endpoint: bool = False) -> list[np.ndarray]:
+    """Physical values of the full grid (orientation as in the file if ``orientation_endpoint``)."""
+    orientation = (
+        np.linspace(0.0, 2 * math.pi, 40) if orientation_endpoint else 2 * math.pi * np.arange(40) / 40
+    )
+    return [
+        np.arange(3, dtype=np.float64),
+        np.linspace(0.5, 1.0, 6),
+        orientation,
+        np.linspace(0.0, 1.0, 32),
+        np.linspace(0.0, 1.0, 32),
+    ]
+
+
+def _subgrid(name: str, count: int | None, size: int, circular: bool = False) -> np.ndarray:
+    """Evenly spaced class indices of one factor: endpoints kept, or every size/count-th on a circle."""
+    if count is None:
+        return np.arange(size)
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= size:
+        raise ValueError(f"generated_dsprites: {name} must be an int in [1, {size}], got {count!r}")
+    if circular:
+        return (np.arange(count) * size) // count
+    if count == 1:
+        return np.array([0])
+    return np.round(np.linspace(0, size - 1, count)).astype(np.int64)
+
+
+def _shape_mask(shape: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    if shape == 0:
+        return torch.maximum(u.abs(), v.abs()) <= 0.8
+    if shape == 1:
+        return u * u + 4.0 * v * v <= 1.0
+    a, b = 1.15 * u, 1.15 * (v + 0.1)
+    return (a * a + b * b - 1.0) ** 3 - a * a * b**3 <= 0.0
+
+
+def render_sprites(shape: int, scale: float, orientations: np.ndarray, canvas: int) -> torch.Tensor:
+    """[O, canvas, canvas] bool sprites centred at pixel coordinate (canvas − 64 + 16.5)."""
+    centre = canvas - IMAGE_SIZE + _CENTRE_OFFSET
+    coords = torch.arange(canvas, dtype=torch.float64) + 0.5 - centre
+    dx = coords.view(1, 1, canvas)  # columns
+    dy = -coords.view(1, canvas, 1)  # rows grow downwards; v points up
+    theta = torch.as_tensor(np.asarray(orientations, dtype=np.float64)).view(-1, 1, 1)
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    r = _SPRITE_RADIUS * scale
+    u = (cos * dx + sin * dy) / r
+    v = (-sin * dx + cos * dy) / r
+    return _shape_mask(shape, u, v)
+
+
+def render(factors: np.ndarray, orientation_endpoint: bool = False) -> torch.Tensor:
+    """[n, 1, 64, 64] bool images for full-grid factor classes ``factors`` [n, 5] (any order)."""
+    factors = np.asarray(factors, dtype=np.int64)
+    if factors.ndim != 2 or factors.shape[1] != 5:
+        raise ValueError(f"render: factors must be [n, 5] ({', '.join(FACTOR_NAMES)}), got {factors.shape}")
+    bad = (factors < 0) | (factors >= np.array(FACTOR_SIZES))
+    if bad.any():
+        raise ValueError(f"render: factor classes out of range {FACTOR_SIZES}: {factors[bad.any(1)][0]}")
+    values = factor_values(orientation_endpoint)
+    canvas = IMAGE_SIZE + FACTOR_SIZES[3] - 1
+    out = torch.empty((len(factors), 1, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.bool)
+    keys = factors[:, 0] * 240 + factors[:, 1] * 40 + factors[:, 2]
+    for key in np.unique(keys):
+        rows = np.nonzero(keys == key)[0]
+        shape, scale, orient = int(key // 240), int(key // 40 % 6), int(key % 40)
+        sprite = render_sprites(shape, values[1][scale], values[2][[orient]], canvas)[0]
+        for i in rows:
+            x, y = int(factors[i, 3]), int(factors[i, 4])
+            top, left = canvas - IMAGE_SIZE - y, canvas - IMAGE_SIZE - x
+            out[i, 0] = sprite[top : top + IMAGE_SIZE, left : left + IMAGE_SIZE]
+    return out
+
+
+def generated_dsprites(
+    shapes: int | None = None,
+    scales: int | None = None,
+    orientations: int | None = None,
+    positions: int | None = None,
+    positions_x: int | None = None,
+    positions_y: int | None = None,
+    dtype: str = "bool",
+    orientation_endpoint: bool = False,
+) -> FactorDataset:
+    """A dSprites-equivalent data set rendered on the machine (module docstring).
+
+    Each count option takes that many evenly spaced classes of the full grid (endpoints
+    kept for scale and position, every (40/count)-th step for orientation); ``None`` keeps
+    all. ``positions`` sets both position counts. Factor classes are renumbered 0..count−1
+    and ``factor_values`` holds the physical values, so a sub-grid is again a full grid of
+    its own. ``dtype``: ``"bool"`` (1 byte per pixel, the default) or ``"uint8"`` (0/255).
+    The full grid takes 737,280 × 4096 bytes = 3.0 GB.
+    """
+    if dtype not in ("bool", "uint8"):
+        raise ValueError(f"generated_dsprites: dtype must be 'bool' or 'uint8', got {dtype!r}")
+    if positions is not None and (positions_x is not None or positions_y is not None):
+        raise ValueError("generated_dsprites: pass either positions or positions_x/positions_y, not both")
+    if positions is not None:
+        positions_x = positions_y = positions
+    chosen = [
+        _subgrid("shapes", shapes, 3),
+        _subgrid("scales", scales, 6),
+        _subgrid("orientations", orientations, 40, circular=True),
+        _subgrid("positions_x", positions_x, 32),
+        _subgrid("positions_y", positions_y, 32),
+    ]
+    sizes = [len(c) for c in chosen]
+    values = factor_values(orientation_endpoint)
+    canvas = IMAGE_SIZE + FACTOR_SIZES[3] - 1
+    n = int(np.prod(sizes))
+    images = torch.empty((n, 1, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.bool)
+    block = sizes[3] * sizes[4]
+    top = torch.as_tensor(canvas - IMAGE_SIZE - chosen[4])  # window row of each posY
+    left = torch.as_tensor(canvas - IMAGE_SIZE - chosen[3])  # window column of each posX
+    start = 0
+    for shape in chosen[0]:
+        for scale in chosen[1]:
+            sprites = render_sprites(int(shape), values[1][scale], values[2][chosen[2]], canvas)
+            for sprite in sprites:
+                windows = sprite.unfold(0, IMAGE_SIZE, 1).unfold(1, IMAGE_SIZE, 1)  # view [T, L, 64, 64]
+                # posX slower than posY (posY fastest), as in the file.
+                target = images[start : start + block].view(sizes[3], sizes[4], IMAGE_SIZE, IMAGE_SIZE)
+                target.copy_(windows[top.view(1, -1), left.view(-1, 1)])
+                start += block
+    grids = np.meshgrid(*[np.arange(s) for s in sizes], indexing="ij")
+    factors = np.stack([g.reshape(-1) for g in grids], axis=1)
+    if dtype == "uint8":
+        images = images.to(torch.uint8).mul_(255)
+    dataset = FactorDataset(
+        images,
+        factors,
+        FACTOR_NAMES,
+        sizes,
+        [values[k][chosen[k]] for k in range(5)],
+        name="generated_dsprites",
+    )
+    dataset.grid_classes = chosen  # full-grid class of each sub-grid class, per factor
+    return dataset
+
+
+def dsprites(path: str | Path | None = None, dtype: str = "bool") -> FactorDataset:
+    """The released dSprites file ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz``.
+
+    Keys: ``imgs`` [737280, 64, 64] uint8 in {0, 1}, ``latents_classes`` [737280, 6] and
+    ``latents_values`` [737280, 6] (color, shape, scale, orientation, posX, posY). Any
+    number of rows is accepted as long as the arrays agree (tests write tiny files); the
+    constant color column is dropped. ``path``: the file, or a folder holding it; default
+    ``$PYRODISENT_DATA/dsprites/<file>``.
+    """
+    if dtype not in ("bool", "uint8"):
+        raise ValueError(f"dsprites: dtype must be 'bool' or 'uint8', got {dtype!r}")
+    file = resolve_file("dsprites", path, NPZ_FILE)
+    try:
+        archive = np.load(file, allow_pickle=False)
+    except Exception as exc:  # zipfile/pickle/OS errors: all mean a bad file
+        raise DataFileError(file, f"cannot be read as an .npz archive ({type(exc).__name__}: {exc})") from None
+    with archive:
+        for key in ("imgs", "latents_classes"):
+            if key not in archive.files:
+                raise DataFileError(file, f"has no array {key!r} (keys: {archive.files})")
+        try:
+            imgs = archive["imgs"]
+            classes = archive["latents_classes"]
+            values = archive["latents_values"] if "latents_values" in archive.files else None
+        except Exception as exc:
+            raise DataFileError(file, f"is truncated or corrupt ({type(exc).__name__}: {exc})") from None
+    if imgs.ndim != 3 or imgs.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise DataFileError(file, f"'imgs' must be [N, 64, 64], got {imgs.shape}")
+    if classes.ndim != 2 or classes.shape != (imgs.shape[0], 6):
+        raise DataFileError(file, f"'latents_classes' must be [{imgs.shape[0]}, 6], got {classes.shape}")
+    if imgs.dtype != np.uint8 or imgs.max(initial=0) > 1:
+        raise DataFileError(file, f"'imgs' must be uint8 in {{0, 1}}, got {imgs.dtype} with max {imgs.max(initial=0)}")
+    factors = classes[:, 1:].astype(np.int64)
+    if (factors < 0).any() or (factors >= np.array(FACTOR_SIZES)).any():
+        raise DataFileError(file, f"'latents_classes' has classes outside the sizes {FACTOR_SIZES}")
+    images = torch.from_numpy(imgs.astype(bool)).unsqueeze(1)
+    if dtype == "uint8":
+        images = images.to(torch.uint8).mul_(255)
+    fv = factor_values(orientation_endpoint=True)
+    if values is not None and values.shape == classes.shape:
+        for k in range(5):  # take the file's own values where every class occurs
+            col = values[:, k + 1]
+            seen = np.unique(factors[:, k])
+            if len(seen) == FACTOR_SIZES[k]:
+                fv[k] = np.array([col[factors[:, k] == c][0] for c in range(FACTOR_SIZES[k])])
+    return FactorDataset(images, factors, FACTOR_NAMES, FACTOR_SIZES, fv, name="dsprites")
