@@ -2,8 +2,9 @@
 
 from pyrodisent import hookimpl
 from pyrodisent.models import VAE
+from pyrodisent.models.devae import DeVAE
 
 
 @hookimpl
 def pyrodisent_models():
-    return {"vae": VAE}
+    return {"vae": VAE, "devae": DeVAE}
