@@ -1,63 +1,96 @@
 """Aggregate-posterior estimators: pure tensor functions, usable outside Pyro.
 
-Total correlation (TC, Watanabe; β-TCVAE), partial correlation (PC, seed 003 eq. 3) and
-the KL decomposition terms are all differences of minibatch estimates of log q(z) and of
-its marginals (DESIGN.md §4).
+Total correlation (TC, Watanabe; β-TCVAE), partial correlation (PC, seed 003 eq. 3), the
+grouped TC_joint / within-group TC of seed 000 and the KL decomposition terms are all
+differences of minibatch estimates of log q(z) and of its marginals (DESIGN.md §4):
+
+- :mod:`.weights` — the weightings ``mws``, ``mss`` (seed 001's corrected MSS1),
+  ``mss_chen_code`` (MSS0) and ``is`` (seed 003 eq. 4), and seed 003's variance comparison;
+- :mod:`.families` — diagonal, equicorrelated (seed 002) and full-covariance Gaussian posteriors;
+- :mod:`.aggregate` — log q̂(z), log q̂(z_d), log q̂(z_g) without the [M, M, D] tensor;
+- :mod:`.terms` — TC, PC, TC_joint, TC_within, MI, DWKL;
+- :mod:`.gaussian` — closed-form Gaussian TC (seed 001 Prop. 1), TC_mean / TC_sample;
+- :mod:`.montecarlo` — the Monte-Carlo TC of seed 002 App. D;
+- :mod:`.decomposition` — the TC decomposition paths of seed 000 §3.2-3.4;
+- :mod:`.discrete` — exact TC / PC / MI of probability tables (seed 003 Table 2's XOR).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
-
-import torch
-
 from pyrodisent.estimators.aggregate import (
     AggregateLogDensities,
+    aggregate_log_densities,
     grouping_factor_groups,
     log_aggregate_posterior,
+    log_aggregate_posterior_naive,
+    log_aggregate_subsets,
     normalize_groups,
 )
-from pyrodisent.estimators.weights import ESTIMATOR_METHODS, log_importance_weights
+from pyrodisent.estimators.decomposition import (
+    TC_PATHS,
+    TCPath,
+    gaussian_tc_decomposition,
+    tc_decomposition,
+    tc_path,
+)
+from pyrodisent.estimators.discrete import (
+    discrete_mutual_information,
+    discrete_partial_correlation,
+    discrete_total_correlation,
+    xor_table,
+)
+from pyrodisent.estimators.families import (
+    GaussianFamily,
+    UnsupportedPosteriorError,
+    make_family,
+    posterior_family,
+)
+from pyrodisent.estimators.gaussian import (
+    equicorrelation_matrix,
+    fitted_gaussian_total_correlation,
+    gaussian_mutual_information,
+    gaussian_total_correlation,
+)
+from pyrodisent.estimators.montecarlo import monte_carlo_total_correlation
+from pyrodisent.estimators.terms import kl_decomposition_terms, partial_correlation, total_correlation
+from pyrodisent.estimators.weights import (
+    ESTIMATOR_METHODS,
+    inverse_weight_dataset,
+    inverse_weight_variance,
+    log_importance_weights,
+)
 
 __all__ = [
     "ESTIMATOR_METHODS",
+    "TC_PATHS",
     "AggregateLogDensities",
+    "GaussianFamily",
+    "TCPath",
+    "UnsupportedPosteriorError",
+    "aggregate_log_densities",
+    "discrete_mutual_information",
+    "discrete_partial_correlation",
+    "discrete_total_correlation",
+    "equicorrelation_matrix",
+    "fitted_gaussian_total_correlation",
+    "gaussian_mutual_information",
+    "gaussian_tc_decomposition",
+    "gaussian_total_correlation",
     "grouping_factor_groups",
+    "inverse_weight_dataset",
+    "inverse_weight_variance",
+    "kl_decomposition_terms",
     "log_aggregate_posterior",
+    "log_aggregate_posterior_naive",
+    "log_aggregate_subsets",
     "log_importance_weights",
+    "make_family",
+    "monte_carlo_total_correlation",
     "normalize_groups",
     "partial_correlation",
+    "posterior_family",
+    "tc_decomposition",
+    "tc_path",
     "total_correlation",
+    "xor_table",
 ]
-
-
-def total_correlation(
-    z: torch.Tensor,
-    loc: torch.Tensor,
-    scale: torch.Tensor,
-    dataset_size: int,
-    groups: Sequence | None = None,
-    method: str = "is",
-) -> torch.Tensor:
-    """Batch estimate of TC(z) = KL(q(z) ‖ Π_d q(z_d)), or with ``groups`` of
-    PC = KL(q(z) ‖ Π_g q(z_g)) (seed 003 eq. 3; seed 000's TC_joint):
-
-        mean_i [ log q̂(z_i) − Σ_g log q̂(z_ig) ].
-    """
-    if groups is None:
-        est = log_aggregate_posterior(z, loc, scale, dataset_size, method, dims=True)
-        return (est.joint - est.dims.sum(-1)).mean()
-    est = log_aggregate_posterior(z, loc, scale, dataset_size, method, groups=groups, dims=False)
-    return (est.joint - est.groups.sum(-1)).mean()
-
-
-def partial_correlation(
-    z: torch.Tensor,
-    loc: torch.Tensor,
-    scale: torch.Tensor,
-    dataset_size: int,
-    groups: Sequence,
-    method: str = "is",
-) -> torch.Tensor:
-    """PC between latent groups (seed 003 eq. 3-4); ``groups`` as sizes or dim lists."""
-    return total_correlation(z, loc, scale, dataset_size, groups=groups, method=method)

@@ -1,31 +1,50 @@
 """Minibatch estimates of the aggregate posterior and its marginals (DESIGN.md §4).
 
-For a batch z_i ~ q(z | x_i), i = 1..M, from a dataset of N points and a diagonal Gaussian
-posterior q(z | x_j) = N(loc_j, diag scale_j²):
+For a batch z_i ~ q(z | x_i), i = 1..M, from a dataset of N points,
 
-    L_d[i, j]     = log N(z_id; loc_jd, scale_jd²)                      (per dim)
-    log q̂(z_i)    = logsumexp_j (Σ_d L_d[i, j] + log W[i, j])          (joint)
-    log q̂(z_i,g)  = logsumexp_j (Σ_{d ∈ g} L_d[i, j] + log W[i, j])    (group g)
+    L_S[i, j]     = log q(z_iS | x_j)                                   (dims S)
+    log q̂(z_i)    = logsumexp_j (L_all[i, j] + log W[i, j])            (joint)
+    log q̂(z_id)   = logsumexp_j (L_{d}[i, j] + log W[i, j])            (dim d)
+    log q̂(z_ig)   = logsumexp_j (L_g[i, j] + log W[i, j])              (group g)
 
-with W from :mod:`pyrodisent.estimators.weights`. The [M, M, D] tensor is never held at
-once: dims are processed in chunks (O(M²·chunk) memory), and under autograd each chunk is
-recomputed in the backward pass instead of stored.
+with W from :mod:`pyrodisent.estimators.weights` (``mws``, ``mss``, ``mss_chen_code``, ``is``)
+and q(z | x_j) any :class:`~pyrodisent.estimators.families.GaussianFamily` (diagonal,
+equicorrelated as in seed 002, or full covariance).
+
+Memory. The [M, M, D] tensor of per-dim log densities is never held at once:
+
+- per-dim marginals (diagonal densities are exact per dim) are computed in chunks of dims,
+  O(M²·chunk) memory, and under autograd each chunk is recomputed in the backward pass
+  instead of stored. When the per-dim densities are computed anyway, the joint and the group
+  sums are accumulated from them, exactly (dims are reordered so that each group's dims are
+  contiguous, and a chunk ends on a group boundary where it can);
+- otherwise the joint and the group terms come from matrix products
+  (:meth:`GaussianFamily.pairwise_log_prob`), formed in float64 after centring so that the
+  expansion Σ_d (z − μ)²/σ² = z²/σ² − 2zμ/σ² + μ²/σ² does not cancel catastrophically
+  when σ is small.
+
+:func:`log_aggregate_posterior_naive` is the direct [M, M, D] layout, kept as the reference
+the tests and ``benchmarks/estimators.py`` compare against.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from pyrodisent.estimators.families import GaussianFamily, make_family
 from pyrodisent.estimators.weights import log_importance_weights
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-# Chunks above this many elements of [M, M, chunk] are recomputed in backward (~256 MB fp32).
+# Elements of one [Q, K, chunk] block (~256 MB in fp32); bigger chunks recompute in backward.
 _MAX_CHUNK_ELEMENTS = 1 << 26
+# Elements of one batched [subsets, Q, K] float64 product block (~128 MB).
+_MAX_GEMM_ELEMENTS = 1 << 24
 
 
 @dataclass
@@ -41,6 +60,12 @@ class AggregateLogDensities:
     groups: torch.Tensor | None
 
 
+def _is_integer(value) -> bool:
+    if torch.is_tensor(value):
+        return value.dim() == 0 and not value.is_floating_point()
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def normalize_groups(groups: Sequence[int] | Sequence[Sequence[int]] | None, latent_dim: int) -> list[list[int]] | None:
     """Turn group sizes ``[2, 3, 1]`` or explicit dim lists ``[[0, 1], [2, 3, 4], [5]]`` into dim lists.
 
@@ -51,7 +76,7 @@ def normalize_groups(groups: Sequence[int] | Sequence[Sequence[int]] | None, lat
     groups = list(groups)
     if not groups:
         raise ValueError("groups must not be empty; pass None for no grouping")
-    if all(isinstance(g, int) or (torch.is_tensor(g) and g.dim() == 0) for g in groups):
+    if all(_is_integer(g) for g in groups):
         sizes = [int(g) for g in groups]
         if any(s <= 0 for s in sizes):
             raise ValueError(f"group sizes must be positive, got {sizes}")
@@ -65,41 +90,280 @@ def normalize_groups(groups: Sequence[int] | Sequence[Sequence[int]] | None, lat
             out.append(list(range(start, start + s)))
             start += s
         return out
-    out = [[int(d) for d in g] for g in groups]
+    try:
+        out = [[int(d) for d in g] for g in groups]
+    except TypeError:
+        raise ValueError(
+            f"groups must be a list of sizes like [2, 3, 1] or of dim lists like [[0, 1], [2]]; "
+            f"got {groups!r}"
+        ) from None
     flat = sorted(d for g in out for d in g)
-    if flat != list(range(latent_dim)):
+    if any(not g for g in out) or flat != list(range(latent_dim)):
         raise ValueError(
             f"groups {out} do not partition the {latent_dim} latent dims: every dim "
-            f"0..{latent_dim - 1} must appear in exactly one group"
+            f"0..{latent_dim - 1} must appear in exactly one (non-empty) group"
         )
     return out
 
 
 def grouping_factor_groups(latent_dim: int, grouping_factor: int) -> list[list[int]]:
-    """Contiguous groups of ``grouping_factor`` dims (seed 000 §3: i | n)."""
-    if grouping_factor <= 0 or latent_dim % grouping_factor:
+    """Contiguous groups of ``grouping_factor`` dims (seed 000 eq. 9: the grouping factor i | n)."""
+    if not _is_integer(grouping_factor) or grouping_factor <= 0 or latent_dim % int(grouping_factor):
         divisors = [i for i in range(1, latent_dim + 1) if latent_dim % i == 0]
         raise ValueError(
-            f"grouping_factor {grouping_factor} does not divide the latent size {latent_dim}; "
+            f"grouping_factor {grouping_factor!r} does not divide the latent size {latent_dim}; "
             f"choose one of {divisors}"
         )
+    grouping_factor = int(grouping_factor)
     return normalize_groups([grouping_factor] * (latent_dim // grouping_factor), latent_dim)
 
 
-def _chunk_terms(z, loc, scale, log_w, group_index, num_groups, want_dims):
-    """Exact per-dim log densities of one dim chunk, reduced to what is asked for."""
-    diff = (z.unsqueeze(1) - loc.unsqueeze(0)) / scale.unsqueeze(0)  # [M, M, c]
+# --------------------------------------------------------------------------- exact per-dim
+def _plan_chunks(latent_dim: int, group_lists, chunk_size: int):
+    """Order the dims group by group and cut them into chunks of at most ``chunk_size`` dims.
+
+    Returns a list of (dims, pieces) where pieces are (group id, first local position,
+    length, continues_previous, closes_group). A chunk ends on a group boundary unless a
+    group is larger than a chunk.
+    """
+    groups = group_lists if group_lists is not None else [[d] for d in range(latent_dim)]
+    pieces = []
+    for g, members in enumerate(groups):
+        for start in range(0, len(members), chunk_size):
+            part = members[start : start + chunk_size]
+            pieces.append((g, part, start > 0, start + chunk_size >= len(members)))
+    chunks, current, size = [], [], 0
+    for piece in pieces:
+        if current and size + len(piece[1]) > chunk_size:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(piece)
+        size += len(piece[1])
+    if current:
+        chunks.append(current)
+    plan = []
+    for chunk in chunks:
+        dims, layout = [], []
+        for g, part, continues, closes in chunk:
+            layout.append((g, len(dims), len(part), continues, closes))
+            dims.extend(part)
+        plan.append((dims, layout))
+    return plan
+
+
+def _chunk_terms(z, loc, scale, log_w, want_dims, layout, carry):
+    """Exact per-dim log densities of one chunk of dims, reduced to what is asked for.
+
+    Returns (joint part [Q, K], per-dim log q̂ [Q, c] or None, closed groups' log q̂
+    [Q, n] or None, open group's partial sum [Q, K] or None).
+    """
+    diff = (z.unsqueeze(1) - loc.unsqueeze(0)) / scale.unsqueeze(0)  # [Q, K, c]
     log_density = -0.5 * diff.square() - scale.log().unsqueeze(0) - _HALF_LOG_2PI
     joint = log_density.sum(-1)
     dims = torch.logsumexp(log_density + log_w.unsqueeze(-1), dim=1) if want_dims else None
-    groups = None
-    if group_index is not None:
-        groups = log_density.new_zeros(log_density.shape[:2] + (num_groups,))
-        groups.index_add_(2, group_index, log_density)
-    return joint, dims, groups
+    closed, carry_out = None, None
+    if layout is not None:
+        sums = []
+        for g, start, length, continues, closes in layout:
+            s = log_density[..., start : start + length].sum(-1)
+            if continues:
+                s = s + carry
+            if closes:
+                sums.append(s)
+            else:
+                carry_out = s
+        if sums:
+            closed = torch.logsumexp(torch.stack(sums, -1) + log_w.unsqueeze(-1), dim=1)
+    return joint, dims, closed, carry_out
+
+
+def _dimwise(z, loc, scale, log_w, group_lists, want_dims, want_joint, chunk_size):
+    """Per-dim marginals (and, from the same exact densities, the joint and groups)."""
+    Q, D = z.shape
+    K = loc.shape[0]
+    if chunk_size is None:
+        chunk_size = max(1, min(D, _MAX_CHUNK_ELEMENTS // max(1, Q * K)))
+    plan = _plan_chunks(D, group_lists, chunk_size)
+    recompute = torch.is_grad_enabled() and len(plan) > 1
+    want_groups = group_lists is not None
+    joint_sum, carry = None, None
+    dim_out = [None] * D
+    group_out = [None] * (len(group_lists) if want_groups else 0)
+    for dims, layout in plan:
+        index = torch.as_tensor(dims, device=z.device)
+        args = (
+            z.index_select(1, index),
+            loc.index_select(1, index),
+            scale.index_select(1, index),
+            log_w,
+            want_dims,
+            layout if want_groups else None,
+            carry,
+        )
+        if recompute:
+            j, d, closed, carry = checkpoint(_chunk_terms, *args, use_reentrant=False)
+        else:
+            j, d, closed, carry = _chunk_terms(*args)
+        if want_joint:
+            joint_sum = j if joint_sum is None else joint_sum + j
+        if d is not None:
+            for pos, dim in enumerate(dims):
+                dim_out[dim] = d[:, pos]
+        if closed is not None:
+            closing = [g for g, _, _, _, closes in layout if closes]
+            for k, g in enumerate(closing):
+                group_out[g] = closed[:, k]
+    joint = torch.logsumexp(joint_sum + log_w, dim=1) if want_joint else None
+    dims_t = torch.stack(dim_out, 1) if want_dims else None
+    groups_t = torch.stack(group_out, 1) if want_groups else None
+    return joint, dims_t, groups_t
+
+
+# --------------------------------------------------------------------------- matrix products
+def _subset_log_aggregate(z, family: GaussianFamily, log_w, subsets, gemm_dtype, max_elements=_MAX_GEMM_ELEMENTS):
+    """[Q, S] log q̂ over each dim subset (subsets may overlap), by matrix products.
+
+    Diagonal families batch the subsets (zero-padded to the largest) into batched GEMMs of
+    at most ``max_elements`` [Q, K] entries at once; other families go subset by subset.
+    """
+    Q = z.shape[0]
+    K = family.num_components
+    if family.kind != "diagonal":
+        cols = [
+            torch.logsumexp(family.restrict(s).pairwise_log_prob(z[:, list(s)], gemm_dtype) + log_w, dim=1)
+            for s in subsets
+        ]
+        return torch.stack(cols, 1)
+    work = gemm_dtype or z.dtype
+    loc, scale = family.loc.to(work), family.scale.to(work)
+    centre = loc.mean(0, keepdim=True).detach()
+    zc, mc = z.to(work) - centre, loc - centre
+    prec = scale.reciprocal().square()
+    log_scale = scale.log()
+    width = max(len(s) for s in subsets)
+    per_batch = max(1, max_elements // max(1, Q * K))
+    out = []
+    for start in range(0, len(subsets), per_batch):
+        batch = subsets[start : start + per_batch]
+        index = torch.zeros(len(batch), width, dtype=torch.long)
+        mask = torch.zeros(len(batch), width, dtype=work)
+        for b, s in enumerate(batch):
+            index[b, : len(s)] = torch.as_tensor(list(s))
+            mask[b, : len(s)] = 1.0
+        index, mask = index.to(z.device), mask.to(z.device)
+        zs = zc[:, index].permute(1, 0, 2) * mask.unsqueeze(1)  # [B, Q, w]
+        ms = mc[:, index].permute(1, 0, 2) * mask.unsqueeze(1)  # [B, K, w]
+        ps = prec[:, index].permute(1, 0, 2) * mask.unsqueeze(1)
+        quad = (
+            torch.bmm(zs.square(), ps.transpose(1, 2))
+            - 2.0 * torch.bmm(zs, (ms * ps).transpose(1, 2))
+            + (ms.square() * ps).sum(-1).unsqueeze(1)
+        )  # [B, Q, K]
+        sizes = mask.sum(-1)  # [B]
+        log_norm = -(log_scale[:, index].permute(1, 0, 2) * mask.unsqueeze(1)).sum(-1) - sizes.unsqueeze(-1) * _HALF_LOG_2PI
+        log_density = (-0.5 * quad.clamp_min(0.0) + log_norm.unsqueeze(1)).to(z.dtype)
+        out.append(torch.logsumexp(log_density + log_w, dim=-1).T)  # [Q, B]
+    return torch.cat(out, 1)
+
+
+# --------------------------------------------------------------------------- public
+def aggregate_log_densities(
+    z: torch.Tensor,
+    family: GaussianFamily,
+    log_weights: torch.Tensor,
+    groups: list[list[int]] | None = None,
+    dims: bool = True,
+    chunk_size: int | None = None,
+    gemm_dtype: torch.dtype | None = torch.float64,
+) -> AggregateLogDensities:
+    """log q̂ of queries ``z`` [Q, D] under the weighted mixture Σ_j W[i, j] q(z | x_j).
+
+    ``log_weights``: [Q, K] or [1, K] (the same weights for every query). ``groups``: dim
+    lists partitioning the D dims (already normalized). The building block of
+    :func:`log_aggregate_posterior` (W of DESIGN.md §4) and of the Monte-Carlo TC of seed 002
+    App. D (W = 1/B).
+    """
+    if dims:
+        if family.kind == "diagonal":
+            return AggregateLogDensities(*_dimwise(z, family.loc, family.scale, log_weights, groups, True, True, chunk_size))
+        _, dim_out, _ = _dimwise(z, family.loc, family.scale, log_weights, None, True, False, chunk_size)
+    else:
+        dim_out = None
+    joint = torch.logsumexp(family.pairwise_log_prob(z, gemm_dtype) + log_weights, dim=1)
+    group_out = None
+    if groups is not None:
+        group_out = _subset_log_aggregate(z, family, log_weights, groups, gemm_dtype)
+    return AggregateLogDensities(joint=joint, dims=dim_out, groups=group_out)
+
+
+def _check_batch(z, loc, scale, scale_tril):
+    if not torch.is_tensor(z) or z.dim() != 2:
+        raise ValueError(f"z must be a [M, D] tensor, got {tuple(z.shape) if torch.is_tensor(z) else type(z).__name__}")
+    if loc.shape != z.shape:
+        raise ValueError(f"loc must have the shape of z {tuple(z.shape)}, got {tuple(loc.shape)}")
+    if scale is not None and scale.shape != z.shape:
+        raise ValueError(f"scale must have the shape of z {tuple(z.shape)}, got {tuple(scale.shape)}")
 
 
 def log_aggregate_posterior(
+    z: torch.Tensor,
+    loc: torch.Tensor,
+    scale: torch.Tensor | None,
+    dataset_size: int,
+    method: str = "is",
+    groups: Sequence | None = None,
+    dims: bool = True,
+    chunk_size: int | None = None,
+    *,
+    scale_tril: torch.Tensor | None = None,
+    rho=None,
+    gemm_dtype: torch.dtype | None = torch.float64,
+) -> AggregateLogDensities:
+    """Estimate log q(z_i), log q(z_id) (``dims=True``) and log q(z_ig) (``groups``) for a batch.
+
+    ``z``, ``loc``, ``scale``: [M, D]; the posterior of point j is N(loc_j, diag scale_j²), or
+    with ``rho`` the correlated-noise guide N(loc_j, diag(scale_j) Σ_ρ diag(scale_j)) of
+    seed 002 eq. 12, or with ``scale_tril`` [M, D, D] any N(loc_j, L_j L_jᵀ) (``scale`` may
+    then be None). ``dataset_size``: N. ``method``: ``mws | mss | mss_chen_code | is``
+    (:mod:`~pyrodisent.estimators.weights`). ``groups``: sizes or dim lists partitioning the D
+    dims (:func:`normalize_groups`). ``chunk_size``: dims per exact chunk (default: as many as
+    fit 2²⁶ elements of [M, M, chunk]). ``gemm_dtype``: precision of the matrix-product path.
+    """
+    _check_batch(z, loc, scale, scale_tril)
+    family = make_family(loc, scale, scale_tril, rho)
+    M, D = z.shape
+    log_w = log_importance_weights(M, dataset_size, method, device=z.device, dtype=z.dtype)
+    return aggregate_log_densities(z, family, log_w, normalize_groups(groups, D), dims, chunk_size, gemm_dtype)
+
+
+def log_aggregate_subsets(
+    z: torch.Tensor,
+    loc: torch.Tensor,
+    scale: torch.Tensor | None,
+    dataset_size: int,
+    subsets: Sequence[Sequence[int]],
+    method: str = "is",
+    *,
+    scale_tril: torch.Tensor | None = None,
+    rho=None,
+    gemm_dtype: torch.dtype | None = torch.float64,
+) -> torch.Tensor:
+    """[M, S] estimates log q̂(z_iS) for arbitrary (possibly overlapping) dim subsets S.
+
+    What the TC decomposition paths of seed 000 §3.2-3.4 need (:mod:`.decomposition`).
+    """
+    _check_batch(z, loc, scale, scale_tril)
+    family = make_family(loc, scale, scale_tril, rho)
+    M, D = z.shape
+    subsets = [sorted(int(d) for d in s) for s in subsets]
+    for s in subsets:
+        if not s or s[0] < 0 or s[-1] >= D or len(set(s)) != len(s):
+            raise ValueError(f"subset {s} must be non-empty distinct dims in 0..{D - 1}")
+    log_w = log_importance_weights(M, dataset_size, method, device=z.device, dtype=z.dtype)
+    return _subset_log_aggregate(z, family, log_w, subsets, gemm_dtype)
+
+
+def log_aggregate_posterior_naive(
     z: torch.Tensor,
     loc: torch.Tensor,
     scale: torch.Tensor,
@@ -107,55 +371,22 @@ def log_aggregate_posterior(
     method: str = "is",
     groups: Sequence | None = None,
     dims: bool = True,
-    chunk_size: int | None = None,
 ) -> AggregateLogDensities:
-    """Estimate log q(z_i), log q(z_id) (``dims=True``) and log q(z_ig) (``groups``) for a batch.
+    """The direct layout: the full [M, M, D] tensor of log N(z_id; μ_jd, σ_jd²) (diagonal only).
 
-    ``z``, ``loc``, ``scale``: [M, D] (diagonal Gaussian posteriors). ``dataset_size``: N.
-    ``method``: ``mws | mss | mss_chen_code | is`` (module :mod:`~pyrodisent.estimators.weights`).
-    ``groups``: sizes or dim lists partitioning the D dims (see :func:`normalize_groups`).
+    O(M²D) memory; the reference for the memory-efficient :func:`log_aggregate_posterior`.
     """
-    if z.dim() != 2 or loc.shape != z.shape or scale.shape != z.shape:
-        raise ValueError(
-            f"z, loc and scale must all be [M, D]; got {tuple(z.shape)}, {tuple(loc.shape)}, "
-            f"{tuple(scale.shape)}"
-        )
+    _check_batch(z, loc, scale, None)
     M, D = z.shape
     log_w = log_importance_weights(M, dataset_size, method, device=z.device, dtype=z.dtype)
-    group_lists = normalize_groups(groups, D)
-    group_of_dim = None
-    if group_lists is not None:
-        group_of_dim = torch.empty(D, dtype=torch.long)
-        for g, members in enumerate(group_lists):
-            group_of_dim[members] = g
-        group_of_dim = group_of_dim.to(z.device)
-    num_groups = len(group_lists) if group_lists else 0
-
-    if chunk_size is None:
-        chunk_size = max(1, min(D, _MAX_CHUNK_ELEMENTS // max(1, M * M)))
-    recompute = torch.is_grad_enabled() and chunk_size < D
-    joint_sum = None
-    dim_parts, group_sum = [], None
-    for start in range(0, D, chunk_size):
-        sl = slice(start, min(D, start + chunk_size))
-        gi = group_of_dim[sl] if group_of_dim is not None else None
-        args = (z[:, sl], loc[:, sl], scale[:, sl], log_w, gi, num_groups, dims)
-        if recompute:
-            j, d, g = checkpoint(_chunk_terms, *args, use_reentrant=False)
-        else:
-            j, d, g = _chunk_terms(*args)
-        joint_sum = j if joint_sum is None else joint_sum + j
-        if d is not None:
-            dim_parts.append(d)
-        if g is not None:
-            group_sum = g if group_sum is None else group_sum + g
-
-    joint = torch.logsumexp(joint_sum + log_w, dim=1)
+    diff = (z.unsqueeze(1) - loc.unsqueeze(0)) / scale.unsqueeze(0)
+    log_density = -0.5 * diff.square() - scale.log().unsqueeze(0) - _HALF_LOG_2PI  # [M, M, D]
+    joint = torch.logsumexp(log_density.sum(-1) + log_w, dim=1)
+    dim_out = torch.logsumexp(log_density + log_w.unsqueeze(-1), dim=1) if dims else None
     group_out = None
-    if group_sum is not None:
-        group_out = torch.logsumexp(group_sum + log_w.unsqueeze(-1), dim=1)
-    return AggregateLogDensities(
-        joint=joint,
-        dims=torch.cat(dim_parts, dim=1) if dims else None,
-        groups=group_out,
-    )
+    group_lists = normalize_groups(groups, D)
+    if group_lists is not None:
+        group_out = torch.stack(
+            [torch.logsumexp(log_density[..., g].sum(-1) + log_w, dim=1) for g in group_lists], 1
+        )
+    return AggregateLogDensities(joint=joint, dims=dim_out, groups=group_out)

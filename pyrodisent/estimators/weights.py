@@ -17,12 +17,17 @@ estimates are true log densities (not "up to a constant").
   W[i, j ≠ i] = (N − 1)/(N·(M − 1)). Unbiased for q(z_i) with the lowest variance
   (seed 003 eq. 14-15, Table 3).
 
-Rows of ``mss`` and ``is`` sum to 1.
+Rows of ``mss`` and ``is`` sum to 1. The weights above were checked against seed 001
+App. 1.2 (MSS1: ``W[i, (1 + i) % M] = strat_weight`` replacing the released code's lines,
+and the released code's flattened-stride assignment for MSS0) and seed 003 eq. 4 / eq. 11
+(IS); :func:`inverse_weight_dataset` and :func:`inverse_weight_variance` give the variance
+comparison of seed 003 eq. 13-16.
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import torch
 
@@ -75,3 +80,40 @@ def log_importance_weights(
         W[m - 1, 0] = strat
     # W may hold zeros only if N == m; log(0) = -inf is then the correct weight.
     return W.log().to(dtype)
+
+
+def inverse_weight_dataset(batch_size: int, dataset_size: int, method: str) -> list[Fraction]:
+    """The "dataset" N·W[i, :] of one row of the weights, exactly (seed 003 App. A.3.2).
+
+    For ``is``: {1, (N − 1)/(M − 1) × (M − 1)}; for ``mss``: {1, N/(M − 1) × (M − 2),
+    (N − M + 1)/(M − 1)} (seed 003 writes these datasets as IS₀ and MSS₀). Its mean is N/M for
+    both; its variance is proportional to the variance of the density estimate.
+    """
+    check_method(method)
+    M, N = int(batch_size), int(dataset_size)
+    if M < 2 or N < M:
+        raise ValueError(f"need 2 <= batch_size <= dataset_size, got batch_size={M}, dataset_size={N}")
+    m = M - 1
+    if method == "is":
+        return [Fraction(1)] + [Fraction(N - 1, m)] * m
+    if method == "mss":
+        return [Fraction(1)] + [Fraction(N, m)] * (m - 1) + [Fraction(N - m, m)]
+    if method == "mws":
+        return [Fraction(1, M)] * M
+    raise ValueError(f"inverse_weight_dataset: {method!r} has no single row pattern (rows differ)")
+
+
+def inverse_weight_variance(batch_size: int, dataset_size: int, method: str) -> Fraction:
+    """Closed-form population variance of :func:`inverse_weight_dataset`.
+
+    ``mss``: (2M² − (2N + 2)M + N²) / (M²(M − 1))   (seed 003 eq. 14)
+    ``is``:  (N − M)² / (M²(M − 1))                  (seed 003 eq. 15)
+
+    so Var[IS] − Var[MSS] = (2 − M)/(M(M − 1)) < 0 for M > 2 (seed 003 eq. 16, Theorem 3.1).
+    """
+    M, N = int(batch_size), int(dataset_size)
+    if method == "mss":
+        return Fraction(2 * M * M - (2 * N + 2) * M + N * N, M * M * (M - 1))
+    if method == "is":
+        return Fraction((N - M) ** 2, M * M * (M - 1))
+    raise ValueError(f"inverse_weight_variance: closed forms exist for 'is' and 'mss' only, got {method!r}")
