@@ -1,0 +1,360 @@
+"""The training engine behind ``pyrodisent train``.
+
+The Pyro model/guide pair stays the source of truth: each step evaluates
+:meth:`DisentELBO.differentiable_loss` on ``model.model``/``model.guide``. What the engine
+changes is everything around it (DESIGN.md §2, §8): one ``torch.optim`` optimizer over the
+model's parameters (fused Adam on CUDA, foreach on CPU) instead of Pyro's per-parameter
+optimizers, batches drawn on the device, Pyro validation off, and no host sync per step
+except at logging intervals (loss terms are accumulated on the device).
+
+A run directory holds ``config.yaml`` (resolved), TensorBoard events under ``tb/``,
+``checkpoint.pt`` (atomic, ``weights_only``-loadable) and ``summary.json``. Running the same
+command again resumes from the checkpoint and reproduces the uninterrupted run on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyro
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from pyrodisent.cli import UserError
+from pyrodisent.data import FactorDataset, get_dataset
+from pyrodisent.elbo import DisentELBO
+from pyrodisent.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_atomic
+from pyrodisent.engine.config import ConfigError, RunConfig, load_config, parse_config
+from pyrodisent.engine.images import latent_traversal_grid, reconstruction_grid
+from pyrodisent.plugin_manager import get_component
+from pyrodisent.regularizer import regularizer
+
+CHECKPOINT_FORMAT = 1
+
+
+class TrainingDivergedError(UserError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def resolve_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {spec!r} requested but CUDA is not available; use --device cpu or auto")
+    return torch.device(spec)
+
+
+def build_model(config: RunConfig, dataset: FactorDataset) -> torch.nn.Module:
+    """The model of ``config.model`` for the dataset's observation shape."""
+    factory = get_component("models", config.model.name)
+    try:
+        return factory(input_shape=dataset.observation_shape, **config.model.options)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"config key 'model' ({config.model.name}): {exc}") from None
+
+
+def build_dataset(config: RunConfig) -> FactorDataset:
+    try:
+        return get_dataset(config.data.name, **config.data.options)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"config key 'data' ({config.data.name}): {exc}") from None
+
+
+def build_optimizer(config: RunConfig, params, device: torch.device) -> torch.optim.Optimizer:
+    opt = config.train.optimizer
+    cls = torch.optim.Adam if opt.name == "adam" else torch.optim.AdamW
+    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    return cls(params, lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay, **fast)
+
+
+def _as_run_config(config) -> RunConfig:
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, dict):
+        return parse_config(config)
+    return load_config(config)
+
+
+@contextmanager
+def _pyro_validation(enabled: bool):
+    previous = pyro.infer.util.is_validation_enabled()
+    pyro.enable_validation(enabled)
+    try:
+        yield
+    finally:
+        pyro.enable_validation(previous)
+
+
+@contextmanager
+def _graceful_sigint(flag: dict):
+    """First Ctrl-C asks the loop to save and stop; a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if flag.get("stop"):
+            raise KeyboardInterrupt
+        flag["stop"] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Trainer:
+    """One training run in one run directory; :meth:`run` trains (or resumes) it."""
+
+    def __init__(self, config, out_dir: str | Path, device: str | None = None, progress: bool = True):
+        self.config = _as_run_config(config)
+        if device is not None:
+            self.config.device = device
+        self.out_dir = Path(out_dir)
+        self.device = resolve_device(self.config.device)
+        self.progress = progress
+        self.stop_flag: dict[str, bool] = {}
+
+    # ----------------------------------------------------------------- set-up
+    def _setup(self) -> None:
+        cfg = self.config
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._check_or_write_config()
+        pyro.set_rng_seed(cfg.seed)  # Pyro's samplers use torch's global RNG; saved in checkpoints
+        self.dataset = build_dataset(cfg)
+        if len(self.dataset) < cfg.train.batch_size:
+            raise ConfigError(
+                f"config key 'train.batch_size': {cfg.train.batch_size} is larger than the dataset "
+                f"({len(self.dataset)} points)"
+            )
+        self.model = build_model(cfg, self.dataset).to(self.device)
+        if hasattr(self.model, "register_params"):
+            self.model.register_params = False  # the engine owns the optimizer
+        self.elbo = DisentELBO(
+            [regularizer(r.name, **r.options) for r in cfg.regularizers], num_particles=cfg.train.num_particles
+        )
+        self.elbo.regularizers.to(self.device)
+        self.optimizer = build_optimizer(cfg, self.model.parameters(), self.device)
+        from pyrodisent.data.sampler import make_batch_sampler
+
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(cfg.seed + 1)
+        self.sampler = make_batch_sampler(self.dataset, cfg.train.batch_size, self.device, generator)
+        held = torch.Generator().manual_seed(cfg.seed + 2)
+        n_held = min(len(self.dataset), max(cfg.train.diagnostics_size, 16))
+        index = torch.randperm(len(self.dataset), generator=held)[:n_held]
+        self.heldout = FactorDataset.batch_to_float(self.dataset.images[index]).to(self.device)
+        if cfg.train.compile:
+            for name in ("encoder", "decoder"):
+                module = getattr(self.model, name, None)
+                if isinstance(module, torch.nn.Module):
+                    module.compile()
+        self.step = 0
+        self.wall_time = 0.0
+        ckpt = self.out_dir / CHECKPOINT_NAME
+        if ckpt.exists():
+            self._restore(load_checkpoint(ckpt, map_location=self.device))
+
+    def _check_or_write_config(self) -> None:
+        path = self.out_dir / "config.yaml"
+        resolved = self.config.to_dict()
+        if path.exists() and (self.out_dir / CHECKPOINT_NAME).exists():
+            previous = yaml.safe_load(path.read_text())
+            a = {**previous, "train": {**previous.get("train", {}), "steps": None}}
+            b = {**resolved, "train": {**resolved["train"], "steps": None}}
+            if a != b:
+                raise ConfigError(
+                    f"{str(self.out_dir)!r} holds a run with a different config; only train.steps may "
+                    f"change on resume. Use another --out directory, or delete that run."
+                )
+        path.write_text(yaml.safe_dump(resolved, sort_keys=False))
+
+    # ------------------------------------------------------------- checkpoints
+    def _state(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "wall_time": self.wall_time,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "elbo": self.elbo.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": rng,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ConfigError(f"checkpoint in {str(self.out_dir)!r} has an unknown format {state.get('format')!r}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.elbo.load_state_dict(state["elbo"])
+        self.sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+        self.step = int(state["step"])
+        self.wall_time = float(state["wall_time"])
+
+    def save_checkpoint(self) -> None:
+        save_atomic(self._state(), self.out_dir / CHECKPOINT_NAME)
+
+    # --------------------------------------------------------------- the loop
+    def train_step(self) -> torch.Tensor:
+        """One optimizer step; returns the loss tensor (on the device, not synced)."""
+        x = self.sampler.next_batch()
+        loss = self.elbo.differentiable_loss(self.model.model, self.model.guide, x, dataset_size=len(self.dataset))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def run(self, max_steps: int | None = None) -> dict[str, Any]:
+        """Train until ``train.steps`` (or ``max_steps`` in total), then write the summary."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._setup()
+        cfg = self.config.train
+        target = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
+        writer = SummaryWriter(str(self.out_dir / "tb"), purge_step=self.step + 1 if self.step else None)
+        sums: dict[str, torch.Tensor] = {}
+        bad = torch.zeros((), dtype=torch.bool, device=self.device)
+        count, last_terms = 0, {}
+        interrupted = False
+        good_step = self.step if (self.out_dir / CHECKPOINT_NAME).exists() else None
+        verified_step = self.step  # the loss was finite up to here
+        bar = tqdm(total=target, initial=min(self.step, target), disable=not self.progress,
+                   desc="train", unit="step", dynamic_ncols=True)
+        t_start = t_interval = time.perf_counter()
+        wall_before = self.wall_time
+        try:
+            with _pyro_validation(False), _graceful_sigint(self.stop_flag):
+                self.model.train()
+                while self.step < target:
+                    loss = self.train_step()
+                    self.step += 1
+                    bad |= ~torch.isfinite(loss.detach())
+                    for k, v in self.elbo.last_terms.items():
+                        sums[k] = sums[k] + v if k in sums else v.clone()
+                    count += 1
+                    bar.update(1)
+                    boundary = self.step % cfg.log_every == 0 or self.step == target
+                    ckpt_due = self.step % cfg.checkpoint_every == 0 or self.step == target
+                    if boundary or ckpt_due or self.stop_flag.get("stop"):
+                        if bool(bad):  # the one host sync per interval
+                            raise self._diverged(good_step, verified_step)
+                        verified_step = self.step
+                        if count:
+                            last_terms = self._log_scalars(writer, sums, count, time.perf_counter() - t_interval)
+                            t_interval = time.perf_counter()
+                            bar.set_postfix(loss=f"{last_terms['loss']:.4g}", refresh=False)
+                        sums, count = {}, 0
+                    self._periodic(writer)
+                    if ckpt_due or self.stop_flag.get("stop"):
+                        self.wall_time = wall_before + time.perf_counter() - t_start
+                        self.save_checkpoint()
+                        good_step = self.step
+                    if self.stop_flag.get("stop"):
+                        interrupted = True
+                        break
+        finally:
+            bar.close()
+            writer.close()
+        self.wall_time = wall_before + time.perf_counter() - t_start
+        summary = {
+            "steps_done": self.step,
+            "steps_target": cfg.steps,
+            "finished": self.step >= cfg.steps,
+            "interrupted": interrupted,
+            "wall_time_s": round(self.wall_time, 3),
+            "images_per_s": round(self.step * cfg.batch_size / self.wall_time, 1) if self.wall_time > 0 else None,
+            "device": str(self.device),
+            "final_terms": last_terms,
+        }
+        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+    def _diverged(self, good_step: int | None, verified_step: int) -> TrainingDivergedError:
+        kept = (
+            f"the last good checkpoint (step {good_step}) is kept in {str(self.out_dir / CHECKPOINT_NAME)!r}"
+            if good_step is not None
+            else "no checkpoint had been written yet"
+        )
+        return TrainingDivergedError(
+            f"the loss became NaN or infinite between steps {verified_step + 1} and {self.step}; "
+            f"{kept}. Lower "
+            f"train.optimizer.lr, reduce the regularizer weights, or check the data range "
+            f"(Bernoulli likelihoods need values in [0, 1])."
+        )
+
+    def _log_scalars(self, writer, sums, count, elapsed) -> dict[str, float]:
+        keys = sorted(sums)
+        values = torch.stack([sums[k].float() for k in keys]).div_(count).tolist()
+        terms = dict(zip(keys, values))
+        for k, v in terms.items():
+            writer.add_scalar(f"loss/{k}", v, self.step)
+        writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.step)
+        if elapsed > 0:
+            writer.add_scalar("train/images_per_s", count * self.config.train.batch_size / elapsed, self.step)
+        return terms
+
+    def _periodic(self, writer) -> None:
+        cfg = self.config.train
+        if cfg.image_every and self.step % cfg.image_every == 0 and len(self.dataset.observation_shape) == 3:
+            with torch.no_grad():
+                self.model.eval()
+                x = self.heldout[:8]
+                writer.add_image("images/reconstructions", reconstruction_grid(self.model, x), self.step)
+                writer.add_image("images/traversals", latent_traversal_grid(self.model, x[:1]), self.step)
+                self.model.train()
+        if cfg.diagnostics_every and self.step % cfg.diagnostics_every == 0:
+            from pyrodisent.diagnostics import gaussian_tc_diagnostics
+
+            gen = torch.Generator(device=self.device).manual_seed(self.config.seed + self.step)
+            with torch.no_grad():
+                for k, v in gaussian_tc_diagnostics(self.model, self.heldout, gen).items():
+                    writer.add_scalar(f"diagnostics/{k}", v, self.step)
+        if cfg.metrics_every and self.step % cfg.metrics_every == 0:
+            from pyrodisent.metrics import evaluate_metrics
+
+            def represent(x):
+                return self.model.encode(FactorDataset.batch_to_float(x).to(self.device))[0]
+
+            with torch.no_grad():
+                self.model.eval()
+                scores = evaluate_metrics(represent, self.dataset, cfg.metrics, random_state=self.config.seed, fast=True)
+                self.model.train()
+            for k, v in scores.items():
+                if isinstance(v, (int, float)) and math.isfinite(v):
+                    writer.add_scalar(f"metrics/{k}", v, self.step)
+
+
+def train(config, out_dir: str | Path, max_steps: int | None = None, device: str | None = None,
+          progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) a run; ``config`` is a path, a mapping or a :class:`RunConfig`."""
+    return Trainer(config, out_dir, device=device, progress=progress).run(max_steps=max_steps)
+
+
+def load_run(run_dir: str | Path, device: str = "cpu"):
+    """(model, dataset, config) of a trained run, the model in eval mode with its weights."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        raise UserError(f"{str(run_dir)!r} is not a run directory (no config.yaml); pass the --out of a train run")
+    config = parse_config(yaml.safe_load(cfg_path.read_text()))
+    dataset = build_dataset(config)
+    model = build_model(config, dataset)
+    state = load_checkpoint(run_dir / CHECKPOINT_NAME, map_location=device)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), dataset, config
