@@ -17,10 +17,8 @@ from pyro.distributions import Independent, Normal
 from torch.distributions import Distribution
 
 from pyrodisent.estimators import AggregateLogDensities, log_aggregate_posterior, normalize_groups
-
-
-class UnsupportedPosteriorError(TypeError):
-    """A regularizer or estimator was given a posterior family it cannot handle."""
+# Defined with the estimators (which raise it too); re-exported here and from pyrodisent.
+from pyrodisent.estimators.families import GaussianFamily, UnsupportedPosteriorError, posterior_family
 
 
 def _find_plate_size(site: dict) -> tuple[int | None, float]:
@@ -167,9 +165,25 @@ class PosteriorBatch:
             self._cache["log_prior_dims"] = base.log_prob(self.z)
         return self._cache["log_prior_dims"]
 
+    def gaussian_family(self, who: str = "the aggregate-posterior estimator") -> GaussianFamily:
+        """The posterior as a Gaussian family the estimators handle: diagonal, equicorrelated
+        (seed 002's correlated-noise guide: ``loc``/``scale``/``rho`` attributes) or full
+        covariance (a ``scale_tril`` attribute, or a ``covariance_parameters()`` method)."""
+        if "gaussian_family" not in self._cache:
+            family = posterior_family(self.posterior)
+            if family is None or family.loc.shape != self.z.shape:
+                raise UnsupportedPosteriorError(
+                    f"{who} needs a Gaussian posterior (diagonal Normal(loc, scale).to_event(1), "
+                    f"the correlated-noise guide with loc/scale/rho, or a MultivariateNormal with "
+                    f"scale_tril) over [batch, latent_dim]; the guide's site {self.site!r} is "
+                    f"{type(self.posterior).__name__}"
+                )
+            self._cache["gaussian_family"] = family
+        return self._cache["gaussian_family"]
+
     def log_aggregate(self, method: str = "is", groups=None, dims: bool = True) -> AggregateLogDensities:
         """Cached minibatch estimates of log q(z), log q(z_d) and log q(z_g) (DESIGN.md §4)."""
-        loc, scale = self.require_diagonal_gaussian("the aggregate-posterior estimator")
+        family = self.gaussian_family()
         group_key = None
         if groups is not None:
             group_key = tuple(tuple(g) for g in normalize_groups(groups, self.latent_dim))
@@ -177,7 +191,8 @@ class PosteriorBatch:
         if key not in self._cache:
             # A request with groups also answers the joint; reuse across keys where possible.
             self._cache[key] = log_aggregate_posterior(
-                self.z, loc, scale, self.dataset_size, method, groups=group_key, dims=dims
+                self.z, family.loc, family.scale, self.dataset_size, method, groups=group_key, dims=dims,
+                scale_tril=family.scale_tril, rho=family.rho,
             )
         return self._cache[key]
 
