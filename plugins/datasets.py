@@ -4,12 +4,24 @@ Dataset cards (factors, sizes, files, how to obtain them): docs/datasets.md.
 """
 
 from pyrodisent import hookimpl
+from pyrodisent.data.digits import digits
 from pyrodisent.data.dsprites import dsprites, generated_dsprites
+from pyrodisent.data.hdf5 import h5
+from pyrodisent.data.pdsprites import pdsprites
+from pyrodisent.data.synthetic import correlated_gaussian, groupwise, independent
 
 
 @hookimpl
 def pyrodisent_datasets():
     return {
-        "dsprites": dsprites,
+        # generators (no download)
         "generated_dsprites": generated_dsprites,
+        "pdsprites": pdsprites,
+        "groupwise": groupwise,
+        "independent": independent,
+        "correlated_gaussian": correlated_gaussian,
+        "digits": digits,
+        # loaders of files users bring
+        "dsprites": dsprites,
+        "h5": h5,
     }
