@@ -1,0 +1,133 @@
+"""How well does FactorVAE's discriminator estimate TC as the dimension grows? (seed 004 §3.2, Table 1)
+
+x ~ N(0, Σ) in D dims, split into halves x¹ = x[:D/2], x² = x[D/2:]; every variable is
+standard normal, dims within a half are independent and Cov(x¹_i, x²_i) = ρ. By Prop. 1 of
+seed 001, |Σ| = (1 − ρ²)^{D/2}, so
+
+    TC(x) = −½ log |Σ| = −(D/4) · log(1 − ρ²)            (seed 004 eq. 9)
+
+The `discriminator` plugin's network (6 × 1000, leaky ReLU 0.2, Adam 1e-4, betas (0.5, 0.9))
+is trained for 2000 iterations on fresh batches of x against x permuted per dimension — its
+own `auxiliary_step`, exactly as inside a FactorVAE run — and its TC estimate
+mean[logit_real − logit_fake] is read on a fresh evaluation sample. Error = |est − TC| / TC,
+the paper's column. Seed 004 does not give the batch size; 64 is Kim & Mnih's.
+
+    python benchmarks/discriminator_tc_accuracy.py                    # the paper's grid, 10 repeats
+    python benchmarks/discriminator_tc_accuracy.py --reduced          # CPU: 2 repeats
+    python benchmarks/discriminator_tc_accuracy.py --dims 10 --rhos 0.9 --repeats 1 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pyrodisent import PosteriorBatch  # noqa: E402
+from pyrodisent_plugins.discriminator import DiscriminatorTotalCorrelation  # noqa: E402
+
+# seed 004 Table 1: (D, ρ) -> (estimated TC, true TC, error)
+PAPER_TABLE_1 = {
+    (10, 0.3): (0.23, 0.24, 0.03), (10, 0.6): (1.08, 1.12, 0.03), (10, 0.9): (4.14, 4.15, 0.00),
+    (100, 0.3): (2.17, 2.36, 0.08), (100, 0.6): (10.27, 11.16, 0.08), (100, 0.9): (23.39, 41.52, 0.44),
+    (1000, 0.3): (8.62, 23.58, 0.63), (1000, 0.6): (17.40, 111.57, 0.84), (1000, 0.9): (22.47, 415.18, 0.95),
+}
+
+
+def true_tc(dim: int, rho: float) -> float:
+    """−(D/4)·log(1 − ρ²) (seed 004 eq. 9)."""
+    return -dim / 4 * math.log(1 - rho**2)
+
+
+def paired_gaussian(n: int, dim: int, rho: float, generator: torch.Generator, device) -> torch.Tensor:
+    """n draws of x = [a, ρa + √(1−ρ²) b], a, b ~ N(0, I_{D/2})."""
+    half = dim // 2
+    a = torch.randn(n, half, generator=generator, device=device)
+    b = torch.randn(n, half, generator=generator, device=device)
+    return torch.cat([a, rho * a + math.sqrt(1 - rho**2) * b], 1)
+
+
+def as_posterior_batch(x: torch.Tensor) -> PosteriorBatch:
+    """The codes as the discriminator sees them inside a VAE step (its loss uses z only)."""
+    return PosteriorBatch(z=x, posterior=None, prior=None, dataset_size=x.shape[0])
+
+
+def estimate_once(dim, rho, seed, args) -> float:
+    device = torch.device(args.device)
+    reg = DiscriminatorTotalCorrelation(
+        gamma=1.0, hidden_units=args.hidden_units, layers=args.layers, lr=args.lr,
+        independent_batch=args.independent_batch, seed=seed,
+    )
+    data = torch.Generator(device=device).manual_seed(10_000 + seed)
+    for _ in range(args.iterations):
+        batch_size = 2 * args.batch_size if args.independent_batch else args.batch_size
+        reg.auxiliary_step(as_posterior_batch(paired_gaussian(batch_size, dim, rho, data, device)))
+    with torch.no_grad():
+        estimates = [
+            reg.total_correlation(paired_gaussian(args.eval_batch, dim, rho, data, device))
+            for _ in range(max(1, args.eval_size // args.eval_batch))
+        ]
+    return torch.stack(estimates).mean().item()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dims", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--rhos", type=float, nargs="+", default=[0.3, 0.6, 0.9])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--independent-batch", action="store_true",
+                        help="fake codes from a second, independent batch (the paper's form)")
+    parser.add_argument("--hidden-units", type=int, default=1000)
+    parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--eval-size", type=int, default=10_000)
+    parser.add_argument("--eval-batch", type=int, default=2_000)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave as is)")
+    parser.add_argument("--reduced", action="store_true", help="CPU preset: 2 repeats")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = parser.parse_args(argv)
+    if args.reduced:
+        args.repeats = min(args.repeats, 2)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for dim in args.dims:
+        if dim < 2 or dim % 2:
+            parser.error(f"--dims must be even and >= 2, got {dim}")
+
+    rows = []
+    print(f"# discriminator TC vs truth: {args.iterations} iterations, batch {args.batch_size}, "
+          f"{args.layers} x {args.hidden_units}, lr {args.lr}, {args.repeats} repeats, {args.device}")
+    print("| D | ρ | estimate (mean ± sd) | true TC | error | paper est. | paper TC | paper error | s/run |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for dim in args.dims:
+        for rho in args.rhos:
+            start = time.perf_counter()
+            values = [estimate_once(dim, rho, seed, args) for seed in range(args.repeats)]
+            seconds = (time.perf_counter() - start) / args.repeats
+            mean = statistics.fmean(values)
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            truth = true_tc(dim, rho)
+            error = abs(mean - truth) / truth
+            paper = PAPER_TABLE_1.get((dim, round(rho, 2)))
+            paper_cells = " | ".join(f"{v:.2f}" for v in paper) if paper else "– | – | –"
+            print(f"| {dim} | {rho:.1f} | {mean:.2f} ± {sd:.2f} | {truth:.2f} | {error:.2f} | {paper_cells} | {seconds:.0f} |",
+                  flush=True)
+            rows.append({"dim": dim, "rho": rho, "estimates": values, "mean": mean, "sd": sd, "true": truth,
+                         "error": error, "paper": paper, "seconds_per_run": seconds})
+    if args.json:
+        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
