@@ -13,6 +13,7 @@ from pyrodisent.data.base import FactorDataset
 
 
 def digits() -> FactorDataset:
+    """scikit-learn's bundled 8 × 8 digits: [1797, 1, 8, 8] float32 in [0, 1]; factor digit (10)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

@@ -69,3 +69,18 @@ def resolve_file(dataset: str, path: str | Path | None, filename: str) -> Path:
     if not candidate.is_file():
         raise MissingDataError(f"{dataset}: file {candidate} not found; put {filename} there (from ${DATA_ROOT_ENV})")
     return candidate
+
+
+def check_grid_order(dataset, file: str | Path) -> None:
+    """A data set with exactly one row per factor combination must list them in grid order.
+
+    :class:`~pyrodisent.data.base.FactorDataset` then converts index ↔ factors by
+    arithmetic (last factor fastest); a file in another order would silently pair images
+    with the wrong factors, so it is rejected.
+    """
+    import numpy as np
+
+    if dataset.is_full_grid:
+        index = dataset.factors_to_index(dataset.factors)
+        if not np.array_equal(index, np.arange(len(dataset))):
+            raise DataFileError(file, "has one row per factor combination but not in grid order (last factor fastest)")
