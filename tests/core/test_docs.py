@@ -1,0 +1,36 @@
+"""The Python examples in README.md and docs/ run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNNABLE = ["README.md", "docs/pyro_scripts.md"]
+
+
+def _python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_examples_run(name, monkeypatch):
+    blocks = _python_blocks(ROOT / name)
+    assert blocks, f"{name} has no python example"
+    for code in blocks:
+        if "from pyrodisent import Regularizer, hookimpl" in code and "class MeanL2" in code:
+            namespace: dict = {}
+            exec(compile(code, name, "exec"), namespace)  # the plugin example defines, registers nothing
+            assert namespace["pyrodisent_regularizers"]()["mean_l2"] is namespace["MeanL2"]
+            continue
+        exec(compile(code, name, "exec"), {"__name__": "__doc_example__"})
+
+
+def test_readme_names_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    first = re.search(r"```bash\n(.*?)```", text, flags=re.S).group(1).splitlines()
+    assert first[0].startswith("pip install -e . && pyrodisent train")
+    assert first[1].startswith("python -m pytest -q")
+    assert "python -m pytest -q" in (ROOT / ".ci" / "run").read_text()
