@@ -1,0 +1,69 @@
+"""``pyrodisent sweep`` and ``pyrodisent report``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="run a sweep of trials on Ray (locally, or on a cluster with --address)",
+        description="Run every trial of a sweep file (a base config plus grid, random and seed axes; "
+        "docs/sweeps.md). Without --address Ray starts on this machine. Running the same command "
+        "again skips finished trials and reruns failed or interrupted ones.",
+    )
+    p.add_argument("sweep", help="sweep YAML file (see configs/sweeps/)")
+    p.add_argument("--out", help="sweep directory (default: sweeps/<sweep name>)")
+    p.add_argument("--address", help="address of a running Ray cluster (e.g. auto, or ray://host:10001)")
+    p.add_argument("--num-cpus", type=int, help="CPUs for a Ray started here (default: all)")
+    p.add_argument("--num-gpus", type=int, help="GPUs for a Ray started here (default: all)")
+    p.add_argument("--no-ray", action="store_true",
+                   help="run the trials one at a time in this process, without Ray (debugging)")
+    p.add_argument("--dry-run", action="store_true", help="list the trials and exit")
+    p.set_defaults(func=_sweep)
+
+    r = sub.add_parser(
+        "report",
+        help="results table and the papers' plots of a sweep directory",
+        description="Rebuild results.csv of a sweep directory and draw the plots its columns allow "
+        "(best-ELBO grouping coefficient per capacity, metric violins per model, TC vs grouping "
+        "factor, TC_mean vs TC_sample per strength).",
+    )
+    r.add_argument("sweep_dir", help="the --out directory of `pyrodisent sweep`")
+    r.add_argument("--out", help="folder for the PNG files (default: SWEEP_DIR/report)")
+    r.set_defaults(func=_report)
+
+
+def _sweep(args) -> int:
+    from pyrodisent.cli import UserError
+    from pyrodisent.sweep.runner import run_sweep
+    from pyrodisent.sweep.spec import load_sweep
+
+    spec = load_sweep(args.sweep)
+    if args.dry_run:
+        trials = spec.trials()
+        for t in trials:
+            print(f"{t.index:5d} {t.trial_id}  " + ", ".join(f"{k}={v}" for k, v in t.params.items()))
+        print(f"{len(trials)} trials")
+        return 0
+    if args.address and args.no_ray:
+        raise UserError("--address and --no-ray exclude each other")
+    for name in ("num_cpus", "num_gpus"):
+        value = getattr(args, name)
+        if value is not None and value < (1 if name == "num_cpus" else 0):
+            raise UserError(f"--{name.replace('_', '-')} must be >= {1 if name == 'num_cpus' else 0}, got {value}")
+    out = Path(args.out) if args.out else Path("sweeps") / spec.name
+    counts = run_sweep(spec, out, address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+                       use_ray=not args.no_ray)
+    return 0 if counts["failed"] == 0 else 1
+
+
+def _report(args) -> int:
+    from pyrodisent.sweep.report import write_report
+
+    out = write_report(args.sweep_dir, args.out)
+    for line in out["lines"]:
+        print(line)
+    return 0

@@ -1,0 +1,272 @@
+"""``pyrodisent report SWEEP_DIR``: the results table and the papers' plots.
+
+``results.csv`` columns (one row per trial): ``trial``, ``index``, one column per axis
+(its ``name``), ``state``, ``attempts``, ``error``, ``steps``, ``wall_time_s`` (training),
+``trial_time_s`` (training + evaluation), ``loss.<term>`` (the run's final logged loss
+terms: ``loss.elbo``, ``loss.kl``, ``loss.tc/tc`` ...), ``metric.<name>``, ``tc_mean`` /
+``tc_sample`` (``evaluate.gaussian_tc``), ``method`` (model + regularizer names) and
+``config.<key>`` (the resolved run config, regularizers keyed by name).
+
+Plots, each drawn only when the table has its columns (otherwise the report says which
+are missing), from finished trials:
+
+* ``best_elbo_grouping.png`` — seed 000 Fig. 5: for each capacity (``capacity`` or
+  ``config.model.hidden_width``) and strength, the grouping coefficient i/m of the
+  (latent_dim, grouping factor) pair with the best mean ELBO over seeds, where m is the
+  largest grouping factor tried for that latent dim (§4.4.1: the largest proper divisor of
+  n); the dashed line is β-TCVAE (i = 1), drawn at the mean of 1/m over the latent dims.
+* ``violin_<metric>.png`` — seed 000 Fig. 7, seed 002 Fig. 1: each metric's distribution
+  per model (a ``model`` axis, else ``method``), split by ``rho`` when it varies (seed 002's
+  σ = 0 vs 0.9).
+* ``tc_vs_grouping_factor.png`` — seed 000 Fig. 3: final TC against the grouping factor,
+  one curve per latent dim, mean and 5–95 % band over seeds.
+* ``tc_mean_vs_tc_sample.png`` — seed 001 Fig. 3: TC_mean and TC_sample against the
+  regularization strength, one panel per model.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyrodisent.sweep.state import SweepDir, write_atomic
+
+STRENGTH_COLUMNS = ("strength", "beta", "gamma", "config.regularizers.discriminator.gamma",
+                    "config.regularizers.tc.beta", "config.regularizers.grouped_tc.beta",
+                    "config.regularizers.beta_vae.beta")
+CAPACITY_COLUMNS = ("capacity", "hidden_width", "config.model.hidden_width")
+LATENT_COLUMNS = ("latent_dim", "config.model.latent_dim")
+GROUPING_COLUMNS = ("grouping_factor", "config.regularizers.grouped_tc.grouping_factor")
+TC_COLUMNS = ("loss.grouped_tc/tc", "loss.grouped_tc/tc_joint", "loss.tc/tc")
+MODEL_COLUMNS = ("model", "method")
+RHO_COLUMNS = ("rho", "config.model.rho")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _column(rows: list[dict], candidates, numeric: bool = True, varying: bool = False) -> str | None:
+    """The first candidate column present in every row (numeric if asked; varying if asked)."""
+    for name in candidates:
+        values = [r.get(name) for r in rows]
+        if not rows or any(v is None or v == "" for v in values):
+            continue
+        if numeric and any(_number(v) is None for v in values):
+            continue
+        if varying and len({str(v) for v in values}) < 2:
+            continue
+        return name
+    return None
+
+
+def _tc_column(rows: list[dict]) -> str | None:
+    found = _column(rows, TC_COLUMNS)
+    if found:
+        return found
+    pattern = re.compile(r"^loss\.[^/]+/tc(_joint)?$")
+    names = sorted({k for r in rows for k in r if pattern.match(k)})
+    return _column(rows, names)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def largest_proper_divisor(n: int) -> int:
+    """m of seed 000 §4.4.1: the largest factor of n other than n (1 for n = 1)."""
+    return max([d for d in range(1, n) if n % d == 0] or [1])
+
+
+# ------------------------------------------------------------------- plots
+def plot_best_elbo_grouping(rows: list[dict], path: Path) -> str:
+    cap = _column(rows, CAPACITY_COLUMNS)
+    lat = _column(rows, LATENT_COLUMNS)
+    grp = _column(rows, GROUPING_COLUMNS)
+    elbo = _column(rows, ("loss.elbo",))
+    missing = [n for n, c in (("capacity", cap), ("latent_dim", lat), ("grouping_factor", grp), ("loss.elbo", elbo)) if c is None]
+    if missing:
+        return f"skipped best_elbo_grouping.png (seed 000 Fig. 5): no column for {', '.join(missing)}"
+    strength = _column(rows, STRENGTH_COLUMNS, varying=True)
+    # m per latent dim: the largest grouping factor tried with it (the paper's normalizer)
+    m_of: dict[int, int] = defaultdict(int)
+    for r in rows:
+        m_of[int(_number(r[lat]))] = max(m_of[int(_number(r[lat]))], int(_number(r[grp])))
+    cells: dict[tuple, list[float]] = defaultdict(list)
+    for r in rows:
+        s = _number(r[strength]) if strength else None
+        cells[(_number(r[cap]), s, int(_number(r[lat])), int(_number(r[grp])))].append(_number(r[elbo]))
+    best: dict[tuple, tuple[float, float]] = {}
+    for (c, s, n, i), values in cells.items():
+        mean = float(np.mean(values))
+        if (c, s) not in best or mean > best[(c, s)][0]:
+            best[(c, s)] = (mean, i / m_of[n])
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for s in sorted({k[1] for k in best}, key=lambda v: (v is None, v)):
+        xs = sorted(c for (c, s2) in best if s2 == s)
+        ys = [best[(c, s)][1] for c in xs]
+        ax.plot(xs, ys, "o-", label=f"{strength} = {s:g}" if s is not None else "best ELBO")
+    reference = float(np.mean([1 / m for m in m_of.values()]))
+    ax.axhline(reference, color="red", linestyle="--", label=f"β-TCVAE (i = 1), mean 1/m = {reference:.3f}")
+    ax.set_xlabel(f"parameter capacity ({cap})")
+    ax.set_ylabel("grouping coefficient i/m of the best ELBO")
+    ax.set_title("Best-ELBO grouping coefficient per capacity (seed 000 Fig. 5)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return f"wrote {path.name}: best-ELBO grouping coefficient for {len({k[0] for k in best})} capacities"
+
+
+def plot_metric_violins(rows: list[dict], out: Path) -> list[str]:
+    metrics = sorted({k for r in rows for k in r if k.startswith("metric.")})
+    metrics = [m for m in metrics if _column(rows, (m,))]
+    if not metrics:
+        return ["skipped violin_<metric>.png (seed 000 Fig. 7, seed 002 Fig. 1): no numeric metric.* column "
+                "(add evaluate.metrics to the sweep file)"]
+    model = _column(rows, MODEL_COLUMNS, numeric=False)
+    hue = _column(rows, RHO_COLUMNS, varying=True)
+    plt = _plt()
+    lines = []
+    for metric in metrics:
+        groups = list(dict.fromkeys(str(r[model]) for r in rows))
+        hues = sorted({_number(r[hue]) for r in rows}) if hue else [None]
+        fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(groups) * len(hues)), 4))
+        width = 0.8 / len(hues)
+        handles = []
+        for j, h in enumerate(hues):
+            data, positions = [], []
+            for g_index, g in enumerate(groups):
+                values = [_number(r[metric]) for r in rows
+                          if str(r[model]) == g and (h is None or _number(r[hue]) == h)]
+                values = [v for v in values if v is not None]
+                if values:
+                    data.append(values)
+                    positions.append(g_index + (j - (len(hues) - 1) / 2) * width)
+            if not data:
+                continue
+            parts = ax.violinplot(data, positions=positions, widths=width * 0.9, showmedians=True)
+            color = f"C{j}"
+            for body in parts["bodies"]:
+                body.set_facecolor(color)
+                body.set_alpha(0.5)
+            handles.append((parts["bodies"][0], f"{hue} = {h:g}" if h is not None else None))
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels(groups, rotation=20, fontsize=8)
+        ax.set_ylabel(metric.removeprefix("metric."))
+        ax.set_title(f"{metric.removeprefix('metric.')} per model (seed 000 Fig. 7, seed 002 Fig. 1)", fontsize=9)
+        if hue:
+            ax.legend([h for h, _ in handles], [t for _, t in handles], fontsize=7)
+        fig.tight_layout()
+        name = "violin_" + re.sub(r"[^A-Za-z0-9_.-]", "_", metric.removeprefix("metric.")) + ".png"
+        fig.savefig(out / name, dpi=120)
+        plt.close(fig)
+        lines.append(f"wrote {name}: {metric} over {len(groups)} model(s)" + (f", split by {hue}" if hue else ""))
+    return lines
+
+
+def _band(values: list[float]) -> tuple[float, float, float]:
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(np.percentile(a, 5)), float(np.percentile(a, 95))
+
+
+def plot_tc_vs_grouping(rows: list[dict], path: Path) -> str:
+    grp = _column(rows, GROUPING_COLUMNS)
+    lat = _column(rows, LATENT_COLUMNS)
+    tc = _tc_column(rows)
+    missing = [n for n, c in (("grouping_factor", grp), ("latent_dim", lat), ("a loss.<regularizer>/tc term", tc)) if c is None]
+    if missing:
+        return f"skipped tc_vs_grouping_factor.png (seed 000 Fig. 3): no column for {', '.join(missing)}"
+    curves: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        curves[int(_number(r[lat]))][int(_number(r[grp]))].append(_number(r[tc]))
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for n in sorted(curves):
+        xs = sorted(curves[n])
+        stats = [_band(curves[n][i]) for i in xs]
+        ax.plot(xs, [s[0] for s in stats], "o-", label=f"latent dim {n}")
+        ax.fill_between(xs, [s[1] for s in stats], [s[2] for s in stats], alpha=0.2)
+    ax.set_xlabel("grouping factor i")
+    ax.set_ylabel(f"final TC ({tc.removeprefix('loss.')}, nats)")
+    ax.set_title("TC vs grouping factor (seed 000 Fig. 3)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return f"wrote {path.name}: {tc} against {grp} for {len(curves)} latent dim(s)"
+
+
+def plot_tc_mean_vs_sample(rows: list[dict], path: Path) -> str:
+    strength = _column(rows, STRENGTH_COLUMNS)
+    have = [c for c in ("tc_mean", "tc_sample") if _column(rows, (c,))]
+    missing = ([] if strength else ["strength"]) + [c for c in ("tc_mean", "tc_sample") if c not in have]
+    if missing:
+        return (f"skipped tc_mean_vs_tc_sample.png (seed 001 Fig. 3): no column for {', '.join(missing)} "
+                f"(set evaluate.gaussian_tc: true and name the strength axis 'strength')")
+    model = _column(rows, MODEL_COLUMNS, numeric=False)
+    groups = list(dict.fromkeys(str(r[model]) for r in rows))
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 3.8), squeeze=False, sharey=True)
+    for ax, g in zip(axes[0], groups):
+        sub = [r for r in rows if str(r[model]) == g]
+        for column, style in (("tc_mean", "o-"), ("tc_sample", "s--")):
+            by: dict[float, list[float]] = defaultdict(list)
+            for r in sub:
+                by[_number(r[strength])].append(_number(r[column]))
+            xs = sorted(by)
+            stats = [_band(by[x]) for x in xs]
+            ax.plot(xs, [s[0] for s in stats], style, label=column.replace("tc_", "TC_"))
+            ax.fill_between(xs, [s[1] for s in stats], [s[2] for s in stats], alpha=0.2)
+        ax.set_title(g, fontsize=9)
+        ax.set_xlabel(f"regularization strength ({strength})")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("Gaussian TC (nats)")
+    fig.suptitle("TC_mean vs TC_sample per strength (seed 001 Fig. 3)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return f"wrote {path.name}: TC_mean and TC_sample against {strength} for {len(groups)} model(s)"
+
+
+# ------------------------------------------------------------------ report
+def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Rewrite results.csv, draw every plot the columns allow; returns {lines, table, plots}."""
+    sweep = SweepDir(sweep_dir)
+    rows = sweep.rows()
+    table = sweep.write_results(rows)
+    out = Path(out_dir) if out_dir else sweep.root / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    finished = [r for r in rows if r["state"] == "finished"]
+    states = {s: sum(r["state"] == s for r in rows) for s in ("finished", "failed", "running", "pending")}
+    lines = [f"{len(rows)} trials: " + ", ".join(f"{v} {k}" for k, v in states.items() if v), f"table: {table}"]
+    for r in rows:
+        if r["state"] == "failed":
+            lines.append(f"  failed {r['trial']}: {r['error']}")
+    if finished:
+        lines.append(plot_best_elbo_grouping(finished, out / "best_elbo_grouping.png"))
+        lines += plot_metric_violins(finished, out)
+        lines.append(plot_tc_vs_grouping(finished, out / "tc_vs_grouping_factor.png"))
+        lines.append(plot_tc_mean_vs_sample(finished, out / "tc_mean_vs_tc_sample.png"))
+    else:
+        lines.append("no finished trials yet: no plots")
+    write_atomic(out / "report.txt", "\n".join(lines) + "\n")
+    plots = sorted(p.name for p in out.glob("*.png"))
+    return {"lines": lines, "table": table, "plots": plots, "out": out}

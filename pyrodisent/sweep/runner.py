@@ -1,0 +1,368 @@
+"""Running a sweep's trials on Ray (locally by default, on a cluster unchanged).
+
+Each trial is one Ray task with the sweep's resources (``num_cpus``, a fractional
+``num_gpus`` so several small models share a GPU, ``memory``). The task calls
+:func:`pyrodisent.engine.train` on the trial's run directory — the same engine as
+``pyrodisent train``, so a rerun resumes from the trial's checkpoint — then evaluates the
+trained model (metrics, Gaussian TC) and returns. The driver keeps the per-trial records
+(:mod:`pyrodisent.sweep.state`):
+
+* a Python exception inside a trial is caught in the worker and returned: a config or user
+  error (:class:`pyrodisent.cli.UserError`, e.g. a bad option value, or a diverged run) is
+  recorded as failed at once, since it repeats; any other exception is retried;
+* a worker that dies (killed, out of memory, node lost) surfaces as a Ray error and is
+  retried;
+* a trial is retried until it has had ``max_attempts`` attempts in this invocation, then
+  recorded as failed with its error. Running the sweep again reruns failed and interrupted
+  trials with a fresh budget and skips finished ones.
+
+On a cluster the sweep directory must be on a file system every node sees (NFS, a shared
+volume), and pyrodisent with its plugins must be installed on every node.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+from pyrodisent.cli import UserError
+from pyrodisent.sweep.spec import Evaluation, SweepError, SweepSpec, Trial
+from pyrodisent.sweep.state import EVALUATION_NAME, SweepDir, write_json_atomic
+
+RAY_INSTALL_HINT = (
+    "Ray is not installed: install the sweep extra with `pip install 'pyrodisent[sweep]'` "
+    "(or `pip install 'ray>=2.9' pandas`), or pass --no-ray to run the trials one at a time "
+    "in this process"
+)
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UserError(RAY_INSTALL_HINT) from None
+    return ray
+
+
+def metrics_available() -> bool:
+    try:
+        from pyrodisent.metrics import evaluate_metrics  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def check_evaluation(evaluation: Evaluation) -> None:
+    """Fail before any trial runs when metrics are requested but unavailable."""
+    if evaluation.metrics and not metrics_available():
+        raise SweepError(
+            f"sweep key 'evaluate.metrics' asks for {evaluation.metrics}, but this pyrodisent has no "
+            f"pyrodisent.metrics.evaluate_metrics; remove 'evaluate.metrics' or install a version "
+            f"with the metrics package"
+        )
+
+
+# --------------------------------------------------------------- one trial
+def execute_trial(
+    root: str,
+    trial_id: str,
+    config: dict[str, Any],
+    evaluation: dict[str, Any],
+    attempt: int,
+    num_threads: int | None = None,
+) -> dict[str, Any]:
+    """Train and evaluate one trial in its run directory; never raises for trial errors.
+
+    Returns ``{"ok": True, "summary", "evaluation", ...}`` or ``{"ok": False, "error",
+    "traceback", "retryable"}``.
+    """
+    import torch
+
+    start = time.time()
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    sweep = SweepDir(root)
+    host = socket.gethostname()
+    sweep.update(trial_id, state="running", attempts=attempt, started_at=start, host=host, pid=os.getpid())
+    try:
+        summary = _train_trial(sweep.trial_dir(trial_id), config)
+        result = evaluate_trial(sweep.trial_dir(trial_id), Evaluation(**evaluation))
+        return {"ok": True, "summary": summary, "evaluation": result, "host": host,
+                "trial_time_s": round(time.time() - start, 3)}
+    except Exception as exc:  # returned, classified by the driver
+        return {
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+            "retryable": not isinstance(exc, UserError),
+            "host": host,
+            "trial_time_s": round(time.time() - start, 3),
+        }
+
+
+def _train_trial(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
+    from pyrodisent.engine import train
+
+    summary = train(config, run_dir, progress=False)
+    if not summary.get("finished"):
+        raise RuntimeError(
+            f"training stopped at step {summary.get('steps_done')}/{summary.get('steps_target')} "
+            f"(interrupted); the checkpoint is kept and the next attempt resumes from it"
+        )
+    return summary
+
+
+def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any]:
+    """Metrics and Gaussian TC of a trained run, written to ``evaluation.json``.
+
+    Metrics: :func:`pyrodisent.metrics.evaluate_metrics` on the posterior mean, with the
+    run's seed as ``random_state``. ``gaussian_tc``: TC_mean and TC_sample (seed 001 §6,
+    Prop. 1) on ``size`` held-out points drawn with ``torch.Generator`` seeded by the run seed.
+    """
+    import torch
+
+    run_dir = Path(run_dir)
+    if not evaluation.metrics and not evaluation.gaussian_tc:
+        return {}
+    from pyrodisent.data import FactorDataset
+    from pyrodisent.engine import load_run
+
+    model, dataset, config = load_run(run_dir)
+    out: dict[str, Any] = {}
+    with torch.no_grad():
+        if evaluation.metrics:
+            from pyrodisent.metrics import evaluate_metrics
+
+            def represent(x):
+                return model.encode(FactorDataset.batch_to_float(torch.as_tensor(x)))[0]
+
+            out["metrics"] = evaluate_metrics(
+                represent, dataset, list(evaluation.metrics), random_state=config.seed, fast=evaluation.fast
+            )
+        if evaluation.gaussian_tc:
+            from pyrodisent.diagnostics import gaussian_tc_diagnostics
+
+            gen = torch.Generator().manual_seed(config.seed + 2)
+            n = min(len(dataset), evaluation.size)
+            index = torch.randperm(len(dataset), generator=gen)[:n]
+            x = FactorDataset.batch_to_float(dataset.images[index])
+            out["gaussian_tc"] = gaussian_tc_diagnostics(model, x, gen)
+    write_json_atomic(run_dir / EVALUATION_NAME, _plain(out))
+    return out
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+# --------------------------------------------------------------- executors
+class SerialExecutor:
+    """Runs trials one at a time in this process (``--no-ray``; debugging, plugins
+    registered at run time)."""
+
+    def __init__(self):
+        self._queue: dict[int, tuple] = {}
+        self._next = 0
+
+    def capacity(self, spec: SweepSpec) -> int:
+        return 1
+
+    def submit(self, args: tuple, spec: SweepSpec) -> int:
+        self._next += 1
+        self._queue[self._next] = args
+        return self._next
+
+    def wait_one(self, handles: list) -> tuple[Any, dict[str, Any]]:
+        handle = handles[0]
+        return handle, execute_trial(*self._queue.pop(handle))
+
+    def cancel(self, handles: list) -> None:
+        for h in handles:
+            self._queue.pop(h, None)
+
+    def close(self) -> None:
+        pass
+
+
+class RayExecutor:
+    """Ray tasks; starts Ray on this machine unless ``address`` names a running cluster."""
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None):
+        ray = import_ray()
+        self.ray = ray
+        self.started = False
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
+                self.started = True
+        self._remote = ray.remote(execute_trial)
+
+    def capacity(self, spec: SweepSpec) -> int:
+        resources = self.ray.cluster_resources()
+        slots = int(resources.get("CPU", 1) // spec.resources.num_cpus) if spec.resources.num_cpus else 1
+        if spec.resources.num_gpus:
+            gpus = resources.get("GPU", 0)
+            if gpus < spec.resources.num_gpus:
+                raise SweepError(
+                    f"sweep key 'resources.num_gpus' is {spec.resources.num_gpus} but the Ray cluster has "
+                    f"{gpus:g} GPUs; lower it (0 runs on CPUs) or connect to a cluster with GPUs (--address)"
+                )
+            slots = min(slots, int(gpus // spec.resources.num_gpus))
+        if slots < 1:
+            raise SweepError(
+                f"sweep key 'resources.num_cpus' is {spec.resources.num_cpus} but the Ray cluster has "
+                f"{resources.get('CPU', 0):g} CPUs"
+            )
+        return slots
+
+    def submit(self, args: tuple, spec: SweepSpec):
+        options: dict[str, Any] = {
+            "num_cpus": spec.resources.num_cpus,
+            "num_gpus": spec.resources.num_gpus,
+            "max_retries": 0,  # retries are the driver's, so every attempt is recorded
+            "name": f"trial-{args[1]}",
+        }
+        if spec.resources.memory_gb:
+            options["memory"] = int(spec.resources.memory_gb * 1024**3)
+        return self._remote.options(**options).remote(*args)
+
+    def wait_one(self, handles: list) -> tuple[Any, dict[str, Any]]:
+        (done,), _ = self.ray.wait(handles, num_returns=1)
+        try:
+            return done, self.ray.get(done)
+        except Exception as exc:  # the worker died: killed, out of memory, node lost
+            message = str(exc).strip().splitlines()
+            return done, {
+                "ok": False,
+                "error": f"{type(exc).__name__}: {' '.join(message[:3])}"[:2000],
+                "traceback": str(exc),
+                "retryable": True,
+            }
+
+    def cancel(self, handles: list) -> None:
+        for h in handles:
+            try:
+                self.ray.cancel(h, force=True)
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        if self.started:
+            self.ray.shutdown()
+
+
+# ------------------------------------------------------------------ driver
+def run_sweep(
+    spec: SweepSpec,
+    out_dir: str | Path,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+    use_ray: bool = True,
+    log: Callable[[str], None] | None = print,
+    results_every_s: float = 30.0,
+) -> dict[str, Any]:
+    """Run every unfinished trial of ``spec`` into ``out_dir``; returns counts by state.
+
+    ``num_cpus``/``num_gpus`` size a Ray started here (default: all of this machine).
+    """
+    log = log or (lambda message: None)
+    trials = spec.trials()
+    check_evaluation(spec.evaluate)
+    sweep = SweepDir(out_dir)
+    records = sweep.prepare(spec, trials)
+    todo = [t for t in trials if records[t.trial_id].get("state") != "finished"]
+    skipped = len(trials) - len(todo)
+    log(f"sweep {spec.name}: {len(trials)} trials, {skipped} already finished, {len(todo)} to run -> {sweep.root}")
+    counts = {"finished": skipped, "failed": 0, "total": len(trials), "ran": 0}
+    if todo:
+        executor = RayExecutor(address, num_cpus, num_gpus) if use_ray else SerialExecutor()
+        try:
+            _schedule(spec, sweep, todo, records, executor, counts, log, results_every_s)
+        finally:
+            executor.close()
+    path = sweep.write_results()
+    log(f"sweep {spec.name}: {counts['finished']} finished, {counts['failed']} failed of "
+        f"{counts['total']}; table: {path}")
+    return counts
+
+
+def _schedule(spec, sweep, todo, records, executor, counts, log, results_every_s) -> None:
+    window = spec.max_concurrent_trials or max(2, 2 * executor.capacity(spec))
+    threads = max(1, int(spec.resources.num_cpus))
+    evaluation = asdict(spec.evaluate)
+    queue = list(todo)
+    queue.reverse()  # pop() from the end keeps trial order
+    in_flight: dict[Any, tuple[Trial, int]] = {}
+    tries: dict[str, int] = {}
+    last_table = time.time()
+    done = 0
+    try:
+        while queue or in_flight:
+            while queue and len(in_flight) < window:
+                trial = queue.pop()
+                attempt = int(records[trial.trial_id].get("attempts") or 0) + 1
+                records[trial.trial_id]["attempts"] = attempt
+                tries[trial.trial_id] = tries.get(trial.trial_id, 0) + 1
+                args = (str(sweep.root), trial.trial_id, trial.config, evaluation, attempt, threads)
+                in_flight[executor.submit(args, spec)] = (trial, attempt)
+            handle, result = executor.wait_one(list(in_flight))
+            trial, attempt = in_flight.pop(handle)
+            done += 1
+            label = _label(trial)
+            if result.get("ok"):
+                records[trial.trial_id] = sweep.update(
+                    trial.trial_id, state="finished", attempts=attempt, error=None, ended_at=time.time(),
+                    trial_time_s=result.get("trial_time_s"), host=result.get("host"),
+                )
+                counts["finished"] += 1
+                counts["ran"] += 1
+                log(f"[{counts['finished'] + counts['failed']}/{counts['total']}] finished {label} "
+                    f"in {result.get('trial_time_s', 0):.1f} s")
+            else:
+                retry = result.get("retryable") and tries[trial.trial_id] < spec.max_attempts
+                records[trial.trial_id] = sweep.update(
+                    trial.trial_id, state="pending" if retry else "failed", attempts=attempt,
+                    error=result.get("error"), traceback=result.get("traceback"), ended_at=time.time(),
+                    trial_time_s=result.get("trial_time_s"),
+                )
+                if retry:
+                    queue.append(trial)
+                    log(f"retrying {label} (attempt {attempt} failed: {result.get('error')})")
+                else:
+                    counts["failed"] += 1
+                    counts["ran"] += 1
+                    why = "" if result.get("retryable") else " (a config/user error: not retried)"
+                    log(f"[{counts['finished'] + counts['failed']}/{counts['total']}] FAILED {label}{why}: "
+                        f"{result.get('error')}")
+            if time.time() - last_table > results_every_s:
+                sweep.write_results()
+                last_table = time.time()
+    except KeyboardInterrupt:
+        executor.cancel(list(in_flight))
+        for trial, attempt in in_flight.values():
+            sweep.update(trial.trial_id, state="pending", error="interrupted (the sweep was stopped)")
+        sweep.write_results()
+        log("sweep interrupted; run the same command again to finish it (finished trials are kept, "
+            "interrupted ones resume from their checkpoints)")
+        raise
+
+
+def _label(trial: Trial) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in trial.params.items() if not isinstance(v, (dict, list)))
+    return f"{trial.trial_id} ({params})" if params else trial.trial_id
