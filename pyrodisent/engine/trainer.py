@@ -150,7 +150,7 @@ class Trainer:
         generator.manual_seed(cfg.seed + 1)
         self.sampler = make_batch_sampler(self.dataset, cfg.train.batch_size, self.device, generator)
         held = torch.Generator().manual_seed(cfg.seed + 2)
-        n_held = min(len(self.dataset), max(cfg.train.diagnostics_size, 16))
+        n_held = min(len(self.dataset), max(cfg.train.diagnostics_size if cfg.train.diagnostics_every else 0, 16))
         index = torch.randperm(len(self.dataset), generator=held)[:n_held]
         self.heldout = FactorDataset.batch_to_float(self.dataset.images[index]).to(self.device)
         if cfg.train.compile:

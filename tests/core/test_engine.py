@@ -199,3 +199,16 @@ def test_cli_reports_user_errors_without_traceback(tmp_path, capsys):
     assert "pyrodisent train: error: config file" in err and "Traceback" not in err
     assert main(["train", "--set", "train.steps=0", "--max-steps", "1"]) == 2
     assert "'train.steps': must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_diagnostics_are_logged_during_training(tiny_config, tmp_path):
+    config = json.loads(json.dumps(tiny_config))
+    config["train"].update(steps=6, diagnostics_every=3, diagnostics_size=64)
+    train(config, tmp_path, progress=False)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    assert {"diagnostics/tc_mean", "diagnostics/tc_sample"} <= set(acc.Tags()["scalars"])
+    values = [e.value for e in acc.Scalars("diagnostics/tc_sample")]
+    assert len(values) == 2 and all(v >= 0 for v in values)  # a Gaussian TC is a KL: never negative
