@@ -38,6 +38,21 @@ def _device(device: str | torch.device) -> torch.device:
     return device
 
 
+def _storage(images: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """(tensor to gather from, is_binary): bool images are gathered through a uint8 view
+    (same bytes; PyTorch's CPU gather of bool is ~100× slower than of uint8)."""
+    if images.dtype == torch.bool:
+        return images.view(torch.uint8), True
+    return images, False
+
+
+def _to_float(batch: torch.Tensor, binary: bool) -> torch.Tensor:
+    """0/1 bytes of binary images → 0/1 floats; otherwise :meth:`FactorDataset.batch_to_float`."""
+    if binary:
+        return batch.float()
+    return FactorDataset.batch_to_float(batch)
+
+
 def _make_generator(generator: int | torch.Generator, device: torch.device) -> torch.Generator:
     """A generator on ``device``: the given one if it already lives there, else one seeded from it."""
     if isinstance(generator, torch.Generator):
@@ -133,17 +148,25 @@ class DeviceBatchSampler:
         replacement: bool = False,
     ):
         self.device = _device(device)
-        self.images = images.to(self.device)
+        stored, self._binary = _storage(images)
+        self.images = stored.to(self.device)
         self.indices = _IndexStream(
             len(images), batch_size, _make_generator(generator, self.device), self.device, replacement
         )
+        # integer images are gathered into one reused buffer (the float batch is always new)
+        self._gathered = None
+        if not self.images.is_floating_point():
+            self._gathered = torch.empty((self.indices.batch_size, *self.images.shape[1:]), dtype=self.images.dtype, device=self.device)
 
     @property
     def dataset_size(self) -> int:
         return self.indices.n
 
     def next_batch(self) -> torch.Tensor:
-        return FactorDataset.batch_to_float(self.images.index_select(0, self.indices.next()))
+        if self._gathered is None:
+            return self.images.index_select(0, self.indices.next())
+        torch.index_select(self.images, 0, self.indices.next(), out=self._gathered)
+        return _to_float(self._gathered, self._binary)
 
     def state_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **self.indices.state_dict()}
@@ -189,14 +212,15 @@ class StreamingBatchSampler:
 
     def __init__(self, images, batch_size, device, generator, replacement: bool = False, pin_memory: bool | None = None):
         self.device = _device(device)
-        self.images = images
+        self._binary = torch.is_tensor(images) and images.dtype == torch.bool
+        self.images = _storage(images)[0] if torch.is_tensor(images) else images
         self.shape = tuple(images.shape[1:])
         self.indices = _IndexStream(
             int(images.shape[0]), batch_size, _make_generator(generator, torch.device("cpu")), torch.device("cpu"), replacement
         )
         cuda = self.device.type == "cuda"
         self.pin_memory = cuda if pin_memory is None else bool(pin_memory and cuda)
-        dtype = images.dtype if torch.is_tensor(images) else torch.from_numpy(np.zeros(0, dtype=images.dtype)).dtype
+        dtype = self.images.dtype if torch.is_tensor(images) else torch.from_numpy(np.zeros(0, dtype=images.dtype)).dtype
         self._buffers = [
             torch.empty((self.indices.batch_size, *self.shape), dtype=dtype, pin_memory=self.pin_memory)
             for _ in range(2)
@@ -229,9 +253,10 @@ class StreamingBatchSampler:
             event = torch.cuda.Event()
             event.record()
             self._events[turn] = event
-        elif batch.data_ptr() == buffer.data_ptr():
-            batch = batch.clone()  # CPU target: do not hand out the reused buffer
-        return FactorDataset.batch_to_float(batch)
+        out = _to_float(batch, self._binary)
+        if out.data_ptr() == buffer.data_ptr():
+            out = out.clone()  # float images on a CPU target: never hand out the reused buffer
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **self.indices.state_dict()}
