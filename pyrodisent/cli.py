@@ -14,6 +14,7 @@ import sys
 
 COMMAND_MODULES = (
     "pyrodisent.engine.cli",  # train, plugins
+    "pyrodisent.metrics.cli",  # evaluate
     "pyrodisent.sweep.cli",  # sweep, report
     "pyrodisent.data.cli",  # data generate, data list
 )
