@@ -1,0 +1,206 @@
+"""Running metrics by name: during training (:func:`evaluate_metrics`) and on a finished run
+(:func:`evaluate_run`, behind ``pyrodisent evaluate``).
+
+Every metric gets its own ``np.random.RandomState(random_state)``, as the reference
+evaluation does (seed 0 per metric), so a metric's value does not depend on which other
+metrics ran before it. ``fast=True`` replaces the reference point counts by the smaller
+ones of :data:`FAST_OPTIONS` (for periodic evaluation during training and CI; the numbers
+are then noisier and not comparable with published ones).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from pyrodisent.metrics.active_units import active_units_score
+from pyrodisent.metrics.aligned_r2 import aligned_r2
+from pyrodisent.metrics.beta_vae import beta_vae_score
+from pyrodisent.metrics.dci import dci_score
+from pyrodisent.metrics.factor_vae import factor_vae_score
+from pyrodisent.metrics.gaussian_tc import gaussian_tc_score
+from pyrodisent.metrics.latent_mi import latent_mi_score
+from pyrodisent.metrics.mig import grouped_mig_score, mig_score
+from pyrodisent.metrics.modularity import modularity_explicitness_score
+from pyrodisent.metrics.omniscient import omniscient_score
+from pyrodisent.metrics.partial_correlation import partial_correlation_score
+from pyrodisent.metrics.sap import sap_score
+from pyrodisent.metrics.utils import Representation, as_representation, check_count, check_random_state
+
+
+def aligned_r2_score(representation, dataset, random_state, true_groups: Sequence | None = None,
+                     code_groups: Sequence | None = None, num_points: int = 2_000) -> dict[str, float]:
+    """Group-aligned latent R² (seed 003 §4.1) against the dataset's factor values
+    (``dataset.factor_values`` when known, else the classes). ``true_groups`` groups the
+    factors (default: one per factor); ``code_groups=None`` searches the groupings."""
+    rs = check_random_state(random_state)
+    rep = as_representation(representation)
+    factors = dataset.sample_factors(check_count("num_points", num_points, 2), rs)
+    codes = rep(dataset.sample_observations_from_factors(factors, rs))
+    if dataset.factor_values is not None:
+        true = np.stack([np.asarray(v, dtype=np.float64)[factors[:, k]] for k, v in enumerate(dataset.factor_values)], 1)
+    else:
+        true = factors.astype(np.float64)
+    groups = true_groups if true_groups is not None else [1] * true.shape[1]
+    return aligned_r2(codes, true, groups, code_groups)
+
+
+#: name → representation-level metric; what ``plugins/metrics.py`` registers.
+BUILTIN_METRICS: dict[str, Callable[..., dict]] = {
+    "mig": mig_score,
+    "grouped_mig": grouped_mig_score,
+    "sap": sap_score,
+    "dci": dci_score,
+    "factor_vae": factor_vae_score,
+    "beta_vae": beta_vae_score,
+    "modularity": modularity_explicitness_score,
+    "gaussian_tc": gaussian_tc_score,
+    "partial_correlation": partial_correlation_score,
+    "aligned_r2": aligned_r2_score,
+    "omniscient": omniscient_score,
+    "active_units": active_units_score,
+    "latent_mi": latent_mi_score,
+}
+
+#: the suite ``pyrodisent evaluate`` runs without ``--metrics`` (DESIGN.md §6's scores)
+DEFAULT_METRICS = ("mig", "sap", "dci", "factor_vae", "beta_vae", "modularity", "gaussian_tc",
+                   "active_units", "latent_mi")
+
+#: smaller point counts for ``fast=True`` (periodic evaluation during training, CI)
+FAST_OPTIONS: dict[str, dict] = {
+    "mig": {"num_train": 2000},
+    "grouped_mig": {"num_train": 2000},
+    "sap": {"num_train": 2000, "num_test": 1000},
+    "dci": {"num_train": 1000, "num_test": 500},
+    "factor_vae": {"num_variance_estimate": 2000, "num_train": 500, "num_eval": 250},
+    "beta_vae": {"num_train": 500, "num_eval": 250},
+    "modularity": {"num_train": 2000, "num_test": 1000},
+    "gaussian_tc": {"num_points": 1000},
+    "partial_correlation": {"num_points": 500},
+    "aligned_r2": {"num_points": 1000},
+    "omniscient": {"num_points": 500},
+    "active_units": {"num_points": 2000},
+    "latent_mi": {"num_points": 2000},
+}
+
+
+def _metric(name: str) -> Callable[..., dict]:
+    from pyrodisent.plugin_manager import get_component
+
+    return get_component("metrics", name)
+
+
+def _check_names(names) -> list[str]:
+    if isinstance(names, str):
+        names = [names]
+    names = list(names)
+    if not names:
+        raise ValueError("names: list at least one metric")
+    return names
+
+
+def iter_metrics(representation, dataset, names: Sequence[str], random_state: int = 0, fast: bool = False,
+                 options: dict | None = None):
+    """Yield (name, scores, seconds) per metric, each with a fresh RandomState(random_state)."""
+    if isinstance(random_state, np.random.RandomState) or not isinstance(random_state, (int, np.integer)):
+        raise ValueError(f"random_state must be an int seed (one fresh RandomState per metric), got {random_state!r}")
+    options = dict(options or {})
+    unknown = set(options) - set(names)
+    if unknown:
+        raise ValueError(f"options given for metrics that are not run: {sorted(unknown)}")
+    rep = as_representation(representation)
+    functions = {name: _metric(name) for name in names}  # fail on a bad name before any work
+    for name in names:
+        kwargs = dict(FAST_OPTIONS.get(name, {})) if fast else {}
+        kwargs.update(options.get(name, {}))
+        start = time.perf_counter()
+        scores = functions[name](rep, dataset, np.random.RandomState(int(random_state)), **kwargs)
+        yield name, {k: float(v) for k, v in scores.items()}, time.perf_counter() - start
+
+
+def evaluate_metrics(represent, dataset, names: Sequence[str], random_state: int = 0, fast: bool = True,
+                     options: dict | None = None) -> dict[str, float]:
+    """Scores of the named metrics (registry ``metrics``) merged into one dict.
+
+    ``represent``: ``x -> codes``, a model with ``encode`` or a :class:`Representation`.
+    ``options``: per-metric keyword arguments, ``{"dci": {"num_train": 500}}``.
+    """
+    scores: dict[str, float] = {}
+    for _, values, _ in iter_metrics(represent, dataset, _check_names(names), random_state, fast, options):
+        scores.update(values)
+    return scores
+
+
+def _model_device(model) -> torch.device | None:
+    try:
+        return next(model.parameters()).device
+    except (AttributeError, StopIteration):
+        return None
+
+
+def evaluate_run(
+    model,
+    dataset,
+    metrics: Sequence[str] | None = None,
+    out_dir: str | Path | None = None,
+    random_state: int = 0,
+    fast: bool = False,
+    sampled: bool = False,
+    options: dict | None = None,
+    plots: bool = True,
+    tensorboard: bool = True,
+    progress: bool = True,
+    step: int = 0,
+) -> dict:
+    """Evaluate a trained ``model`` (``encode(x) -> (loc, scale)``, ``mean_image(z)``,
+    ``latent_dim``) on ``dataset`` and write the results into ``out_dir``:
+
+    - ``evaluation.json``: ``{"scores": {...}, "seconds": {...}, "metrics": [...],
+      "random_state": ..., "fast": ..., "representation": "mean" | "sampled"}``;
+    - the scalars under tags ``evaluation/<score>`` in a TensorBoard log in ``out_dir/tb``;
+    - PNG plots (``plots/``): latent traversals, the factor × latent MI heatmap, the latent
+      pair plot.
+
+    Returns the dict written to ``evaluation.json`` (plus ``"plots"``: the PNG paths).
+    """
+    from tqdm.auto import tqdm
+
+    names = _check_names(metrics if metrics is not None else DEFAULT_METRICS)
+    device = _model_device(model)
+    generator = torch.Generator().manual_seed(int(random_state)) if sampled else None
+    rep = Representation(encode=model.encode, sampled=sampled, generator=generator, device=device)
+    if hasattr(model, "eval"):
+        model.eval()
+    result = {"metrics": names, "random_state": int(random_state), "fast": bool(fast),
+              "representation": "sampled" if sampled else "mean", "scores": {}, "seconds": {}}
+    bar = tqdm(total=len(names), desc="metrics", disable=not progress, leave=False)
+    for name, scores, seconds in iter_metrics(rep, dataset, names, random_state, fast, options):
+        result["scores"].update(scores)
+        result["seconds"][name] = round(seconds, 3)
+        bar.set_postfix_str(name)
+        bar.update(1)
+    bar.close()
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "evaluation.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(log_dir=str(out / "tb"))
+            for key, value in result["scores"].items():
+                if math.isfinite(value):
+                    writer.add_scalar(f"evaluation/{key}", value, step)
+            writer.close()
+        if plots:
+            from pyrodisent.metrics.plots import save_evaluation_plots
+
+            result = dict(result)
+            result["plots"] = [str(p) for p in save_evaluation_plots(model, dataset, out / "plots", random_state)]
+    return result
