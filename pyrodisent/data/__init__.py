@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pyrodisent.data.base import FactorDataset
+from pyrodisent.data.hdf5 import save_h5
+from pyrodisent.data.paths import DATA_ROOT_ENV, DataFileError, MissingDataError
+from pyrodisent.data.sampler import make_batch_sampler
 
 
 def get_dataset(name: str, **options) -> FactorDataset:
@@ -16,4 +19,12 @@ def get_dataset(name: str, **options) -> FactorDataset:
         raise TypeError(f"dataset {name!r}: {exc}") from exc
 
 
-__all__ = ["FactorDataset", "get_dataset"]
+__all__ = [
+    "DATA_ROOT_ENV",
+    "DataFileError",
+    "FactorDataset",
+    "MissingDataError",
+    "get_dataset",
+    "make_batch_sampler",
+    "save_h5",
+]

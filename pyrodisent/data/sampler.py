@@ -58,7 +58,7 @@ def _make_generator(generator: int | torch.Generator, device: torch.device) -> t
     if isinstance(generator, torch.Generator):
         if torch.device(generator.device).type == device.type:
             return generator
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
     elif isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
         seed = int(generator)
     else:
@@ -121,12 +121,13 @@ class _IndexStream:
                     f"{getattr(self, {'num_items': 'n'}.get(key, key))!r}"
                 )
         try:
+            # states are CPU byte tensors, even when a checkpoint was loaded onto a GPU
             if state["epoch_state"] is not None:  # rebuild the epoch's permutation
-                self.generator.set_state(state["epoch_state"])
+                self.generator.set_state(state["epoch_state"].cpu())
                 self._new_epoch()
             else:
                 self._perm, self._epoch_state = None, None
-            self.generator.set_state(state["generator"])
+            self.generator.set_state(state["generator"].cpu())
         except RuntimeError as exc:
             raise ValueError(
                 f"sampler state does not fit a {self.device.type} generator (saved on another device type?): {exc}"
