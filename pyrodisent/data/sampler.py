@@ -114,12 +114,10 @@ class _IndexStream:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for key in ("replacement", "num_items", "batch_size"):
-            if state[key] != getattr(self, {"num_items": "n"}.get(key, key)):
-                raise ValueError(
-                    f"sampler state has {key}={state[key]!r} but this sampler has "
-                    f"{getattr(self, {'num_items': 'n'}.get(key, key))!r}"
-                )
+        mine = {"replacement": self.replacement, "num_items": self.n, "batch_size": self.batch_size}
+        for key, value in mine.items():
+            if state[key] != value:
+                raise ValueError(f"sampler state has {key}={state[key]!r} but this sampler has {key}={value!r}")
         try:
             # states are CPU byte tensors, even when a checkpoint was loaded onto a GPU
             if state["epoch_state"] is not None:  # rebuild the epoch's permutation

@@ -91,3 +91,29 @@ def test_streaming_from_an_array_like_reads_sorted_indices():
     reference = DeviceBatchSampler(torch.from_numpy(array), 8, "cpu", 5, replacement=True)
     for _ in range(20):
         assert torch.equal(sampler.next_batch(), reference.next_batch())
+
+
+def test_state_survives_a_checkpoint_file(tmp_path, data):
+    sampler = make_batch_sampler(data, 64, "cpu", torch.Generator().manual_seed(5))
+    for _ in range(3):
+        sampler.next_batch()
+    torch.save({"sampler": sampler.state_dict()}, tmp_path / "ckpt.pt")
+    expected = sampler.next_batch()
+    resumed = make_batch_sampler(data, 64, "cpu", torch.Generator().manual_seed(6))
+    resumed.load_state_dict(torch.load(tmp_path / "ckpt.pt", weights_only=True)["sampler"])
+    assert torch.equal(resumed.next_batch(), expected)
+
+
+def test_float_vector_data_and_packed_unpacking():
+    vectors = torch.randn(30, 20)
+    batch = make_batch_sampler(vectors, 7, "cpu", 0).next_batch()
+    assert batch.shape == (7, 20) and batch.dtype == torch.float32
+    assert all(any(torch.equal(row, v) for v in vectors) for row in batch)
+    odd = torch.rand(40, 1, 3, 5) < 0.5  # 15 pixels: not a multiple of 8
+    packed = make_batch_sampler(odd, 8, "cpu", 1, packed=True)
+    plain = make_batch_sampler(odd, 8, "cpu", 1)
+    assert isinstance(packed, PackedDeviceBatchSampler) and packed.images.shape == (40, 2)
+    for _ in range(10):
+        assert torch.equal(packed.next_batch(), plain.next_batch())
+    with pytest.raises(ValueError, match="packed=True needs in-memory bool images"):
+        make_batch_sampler(vectors, 7, "cpu", 0, packed=True)
