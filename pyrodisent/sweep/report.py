@@ -13,8 +13,7 @@ are missing), from finished trials:
 * ``best_elbo_grouping.png`` — seed 000 Fig. 5: for each capacity (``capacity`` or
   ``config.model.hidden_width``) and strength, the grouping coefficient i/m of the
   (latent_dim, grouping factor) pair with the best mean ELBO over seeds, where m is the
-  largest grouping factor tried for that latent dim (§4.4.1: the largest proper divisor of
-  n); the dashed line is β-TCVAE (i = 1), drawn at the mean of 1/m over the latent dims.
+  largest proper divisor of the latent dim n (§4.4.1); the dashed line is β-TCVAE (i = 1), drawn at the mean of 1/m over the latent dims.
 * ``violin_<metric>.png`` — seed 000 Fig. 7, seed 002 Fig. 1: each metric's distribution
   per model (a ``model`` axis, else ``method``), split by ``rho`` when it varies (seed 002's
   σ = 0 vs 0.9).
@@ -95,35 +94,51 @@ def largest_proper_divisor(n: int) -> int:
 
 
 # ------------------------------------------------------------------- plots
-def plot_best_elbo_grouping(rows: list[dict], path: Path) -> str:
-    cap = _column(rows, CAPACITY_COLUMNS)
-    lat = _column(rows, LATENT_COLUMNS)
-    grp = _column(rows, GROUPING_COLUMNS)
-    elbo = _column(rows, ("loss.elbo",))
-    missing = [n for n, c in (("capacity", cap), ("latent_dim", lat), ("grouping_factor", grp), ("loss.elbo", elbo)) if c is None]
+def best_grouping_coefficients(rows: list[dict]) -> tuple[dict[tuple, float], dict[str, str | None], float]:
+    """{(capacity, strength): grouping coefficient i/m of the best mean ELBO} (seed 000 §4.4.1).
+
+    The ELBO of a (capacity, strength, latent_dim, grouping factor) cell is the mean over
+    its trials (seeds); m is the largest grouping factor of that latent dim n, its largest
+    divisor other than n (seed 000 §4.4.1: n = 12 gives [1/6, 2/6, 3/6, 4/6, 6/6]). Also
+    returns the columns used and the β-TCVAE reference (the mean of 1/m over latent dims).
+    """
+    cols = {
+        "capacity": _column(rows, CAPACITY_COLUMNS),
+        "latent_dim": _column(rows, LATENT_COLUMNS),
+        "grouping_factor": _column(rows, GROUPING_COLUMNS),
+        "loss.elbo": _column(rows, ("loss.elbo",)),
+    }
+    missing = [n for n, c in cols.items() if c is None]
     if missing:
-        return f"skipped best_elbo_grouping.png (seed 000 Fig. 5): no column for {', '.join(missing)}"
-    strength = _column(rows, STRENGTH_COLUMNS, varying=True)
-    # m per latent dim: the largest grouping factor tried with it (the paper's normalizer)
-    m_of: dict[int, int] = defaultdict(int)
-    for r in rows:
-        m_of[int(_number(r[lat]))] = max(m_of[int(_number(r[lat]))], int(_number(r[grp])))
+        raise KeyError(", ".join(missing))
+    cap, lat, grp, elbo = cols["capacity"], cols["latent_dim"], cols["grouping_factor"], cols["loss.elbo"]
+    strength = cols["strength"] = _column(rows, STRENGTH_COLUMNS, varying=True)
+    m_of = {n: largest_proper_divisor(n) for n in {int(_number(r[lat])) for r in rows}}
     cells: dict[tuple, list[float]] = defaultdict(list)
     for r in rows:
         s = _number(r[strength]) if strength else None
         cells[(_number(r[cap]), s, int(_number(r[lat])), int(_number(r[grp])))].append(_number(r[elbo]))
     best: dict[tuple, tuple[float, float]] = {}
-    for (c, s, n, i), values in cells.items():
+    for (c, s, n, i), values in sorted(cells.items(), key=lambda kv: str(kv[0])):
         mean = float(np.mean(values))
         if (c, s) not in best or mean > best[(c, s)][0]:
             best[(c, s)] = (mean, i / m_of[n])
+    reference = float(np.mean([1 / m for m in m_of.values()]))
+    return {k: v[1] for k, v in best.items()}, cols, reference
+
+
+def plot_best_elbo_grouping(rows: list[dict], path: Path) -> str:
+    try:
+        best, cols, reference = best_grouping_coefficients(rows)
+    except KeyError as exc:
+        return f"skipped best_elbo_grouping.png (seed 000 Fig. 5): no column for {exc.args[0]}"
+    cap, strength = cols["capacity"], cols["strength"]
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     for s in sorted({k[1] for k in best}, key=lambda v: (v is None, v)):
         xs = sorted(c for (c, s2) in best if s2 == s)
-        ys = [best[(c, s)][1] for c in xs]
+        ys = [best[(c, s)] for c in xs]
         ax.plot(xs, ys, "o-", label=f"{strength} = {s:g}" if s is not None else "best ELBO")
-    reference = float(np.mean([1 / m for m in m_of.values()]))
     ax.axhline(reference, color="red", linestyle="--", label=f"β-TCVAE (i = 1), mean 1/m = {reference:.3f}")
     ax.set_xlabel(f"parameter capacity ({cap})")
     ax.set_ylabel("grouping coefficient i/m of the best ELBO")

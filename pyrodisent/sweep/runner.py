@@ -65,6 +65,13 @@ def check_evaluation(evaluation: Evaluation) -> None:
             f"pyrodisent.metrics.evaluate_metrics; remove 'evaluate.metrics' or install a version "
             f"with the metrics package"
         )
+    from pyrodisent.plugin_manager import UnknownComponentError, get_component
+
+    for name in evaluation.metrics:
+        try:
+            get_component("metrics", name)
+        except UnknownComponentError as exc:
+            raise SweepError(f"sweep key 'evaluate.metrics': {exc}") from None
 
 
 # --------------------------------------------------------------- one trial
@@ -118,10 +125,10 @@ def _train_trial(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any]:
-    """Metrics and Gaussian TC of a trained run, written to ``evaluation.json``.
+    """Metrics and Gaussian TC of a trained run, written to ``sweep_evaluation.json``.
 
     Metrics: :func:`pyrodisent.metrics.evaluate_metrics` on the posterior mean, with the
-    run's seed as ``random_state``. ``gaussian_tc``: TC_mean and TC_sample (seed 001 §6,
+    run's seed as ``random_state`` and ``evaluate.options`` as per-metric options. ``gaussian_tc``: TC_mean and TC_sample (seed 001 §6,
     Prop. 1) on ``size`` held-out points drawn with ``torch.Generator`` seeded by the run seed.
     """
     import torch
@@ -138,11 +145,9 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
         if evaluation.metrics:
             from pyrodisent.metrics import evaluate_metrics
 
-            def represent(x):
-                return model.encode(FactorDataset.batch_to_float(torch.as_tensor(x)))[0]
-
             out["metrics"] = evaluate_metrics(
-                represent, dataset, list(evaluation.metrics), random_state=config.seed, fast=evaluation.fast
+                model, dataset, list(evaluation.metrics), random_state=config.seed, fast=evaluation.fast,
+                options=evaluation.options or None,
             )
         if evaluation.gaussian_tc:
             from pyrodisent.diagnostics import gaussian_tc_diagnostics

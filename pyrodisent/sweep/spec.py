@@ -20,7 +20,7 @@ A sweep file is a YAML mapping::
     seeds: 3                                # or a list [0, 1, 2]; sets the config key ``seed``
     resources: {num_cpus: 1, num_gpus: 0.25, memory_gb: 2}
     max_attempts: 3                         # per invocation, for crashes (not config errors)
-    evaluate: {metrics: [mig], fast: true, gaussian_tc: true}
+    evaluate: {metrics: [mig], fast: true, gaussian_tc: true, options: {mig: {...}}}
 
 ``grid`` may also be a mapping ``{key: [values]}`` (one axis per key, in order). An axis
 has ``key`` (a dotted config path, list items by index, as ``--set``), ``name`` (its column
@@ -109,6 +109,7 @@ class Evaluation:
     fast: bool = True
     gaussian_tc: bool = False  # TC_mean / TC_sample of seed 001 §6 on held-out points
     size: int = 5000  # held-out points for gaussian_tc
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-metric keyword arguments
 
 
 @dataclass
@@ -366,9 +367,14 @@ def _evaluation(value: Any) -> Evaluation:
         return Evaluation()
     if not isinstance(value, dict):
         raise SweepError(f"sweep key 'evaluate': a mapping {{metrics, fast, gaussian_tc, size}}, got {value!r}")
-    unknown = sorted(set(value) - {"metrics", "fast", "gaussian_tc", "size"})
+    unknown = sorted(set(value) - {"metrics", "fast", "gaussian_tc", "size", "options"})
     if unknown:
-        raise SweepError(f"unknown key(s) {unknown} in 'evaluate'; allowed: metrics, fast, gaussian_tc, size")
+        raise SweepError(
+            f"unknown key(s) {unknown} in 'evaluate'; allowed: metrics, fast, gaussian_tc, size, options"
+        )
+    options = value.get("options") or {}
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise SweepError(f"sweep key 'evaluate.options': a mapping {{metric: {{option: value}}}}, got {options!r}")
     metrics = value.get("metrics") or []
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise SweepError(f"sweep key 'evaluate.metrics': a list of metric names, got {metrics!r}")
@@ -380,6 +386,7 @@ def _evaluation(value: Any) -> Evaluation:
         fast=value.get("fast", True),
         gaussian_tc=value.get("gaussian_tc", False),
         size=_positive_int(value.get("size", 5000), "evaluate.size", minimum=2),
+        options=copy.deepcopy(options),
     )
 
 

@@ -8,7 +8,7 @@ Layout of ``SWEEP_DIR``::
     trials/<id>/            an ordinary run directory (config.yaml, checkpoint.pt,
                             summary.json, tb/) made by ``pyrodisent.engine.train``, plus
         trial.json          the trial's state record
-        evaluation.json     metrics and Gaussian TC of the trained model
+        sweep_evaluation.json   metrics and Gaussian TC of the trained model
 
 A state record holds ``state`` (``pending`` | ``running`` | ``finished`` | ``failed``),
 ``attempts`` (attempts started over all invocations), ``error`` (the last failure's
@@ -35,7 +35,7 @@ from pyrodisent.sweep.spec import SweepError, SweepSpec, Trial
 
 STATES = ("pending", "running", "finished", "failed")
 RECORD_NAME = "trial.json"
-EVALUATION_NAME = "evaluation.json"
+EVALUATION_NAME = "sweep_evaluation.json"
 RESULTS_NAME = "results.csv"
 
 
