@@ -17,7 +17,11 @@ import time
 import torch
 
 from pyrodisent.data.dsprites import generated_dsprites
-from pyrodisent.data.sampler import PackedDeviceBatchSampler, StreamingBatchSampler, make_batch_sampler
+from pyrodisent.data.sampler import (
+    PackedDeviceBatchSampler,
+    StreamingBatchSampler,
+    make_batch_sampler,
+)
 
 
 def measure(sampler, steps: int, device: torch.device) -> float:

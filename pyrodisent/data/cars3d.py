@@ -27,7 +27,7 @@ def _read_mesh(file: Path) -> np.ndarray:
 
     try:
         content = scipy.io.loadmat(file)
-    except Exception as exc:  # scipy raises ValueError, TypeError, OSError… on bad files
+    except (ValueError, TypeError, OSError, EOFError, scipy.io.matlab.MatReadError) as exc:
         raise DataFileError(file, f"cannot be read as a .mat file ({type(exc).__name__}: {exc})") from None
     if "im" not in content:
         keys = sorted(k for k in content if not k.startswith("__"))

@@ -36,6 +36,8 @@ seconds on a CPU.
 from __future__ import annotations
 
 import math
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -207,7 +209,7 @@ def dsprites(path: str | Path | None = None, dtype: str = "bool") -> FactorDatas
     file = resolve_file("dsprites", path, NPZ_FILE)
     try:
         archive = np.load(file, allow_pickle=False)
-    except Exception as exc:  # zipfile/pickle/OS errors: all mean a bad file
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataFileError(file, f"cannot be read as an .npz archive ({type(exc).__name__}: {exc})") from None
     with archive:
         for key in ("imgs", "latents_classes"):
@@ -217,7 +219,7 @@ def dsprites(path: str | Path | None = None, dtype: str = "bool") -> FactorDatas
             imgs = archive["imgs"]
             classes = archive["latents_classes"]
             values = archive["latents_values"] if "latents_values" in archive.files else None
-        except Exception as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise DataFileError(file, f"is truncated or corrupt ({type(exc).__name__}: {exc})") from None
     if imgs.ndim != 3 or imgs.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
         raise DataFileError(file, f"'imgs' must be [N, 64, 64], got {imgs.shape}")

@@ -17,7 +17,7 @@ import torch
 
 from pyrodisent.data.base import FactorDataset
 from pyrodisent.data.imaging import resize_uint8
-from pyrodisent.data.paths import DataFileError, MissingDataError, data_root, DATA_ROOT_ENV
+from pyrodisent.data.paths import DATA_ROOT_ENV, DataFileError, MissingDataError, data_root
 
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 FILES = {

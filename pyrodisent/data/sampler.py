@@ -62,7 +62,7 @@ def _make_generator(generator: int | torch.Generator, device: torch.device) -> t
     elif isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
         seed = int(generator)
     else:
-        raise ValueError(
+        raise TypeError(
             f"generator must be an int seed or a torch.Generator, got {generator!r} "
             "(library code never uses the global RNG)"
         )

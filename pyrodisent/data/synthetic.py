@@ -38,7 +38,7 @@ def _check_int(name: str, value, low: int, dataset: str) -> int:
 
 def _check_seed(name: str, value, dataset: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{dataset}: {name} must be an int seed, got {value!r}")
+        raise TypeError(f"{dataset}: {name} must be an int seed, got {value!r}")
     return int(value)
 
 
@@ -59,30 +59,32 @@ def discretize(latents: np.ndarray, bins: int) -> tuple[np.ndarray, list[np.ndar
 
 
 def _linear_gaussian_dataset(
-    latents: np.ndarray,
-    obs_dim: int,
-    noise_sd: float,
-    rs: np.random.RandomState,
-    mixing_seed: int,
-    bins: int,
-    name: str,
+    sample_latents, n, seed, obs_dim, noise_sd, mixing_seed, bins, name: str
 ) -> FactorDataset:
-    """x = A z + ε with A [D, K] ~ N(0, 1) entries (from ``mixing_seed``) and ε ~ N(0, noise_sd²)."""
-    n, k = latents.shape
-    mixing = np.random.RandomState(mixing_seed).randn(obs_dim, k)
+    """x = A z + ε with z = ``sample_latents(rs, n)`` [N, K], A [D, K] ~ N(0, 1) entries
+    (from ``mixing_seed``) and ε ~ N(0, noise_sd²); options validated here."""
+    n = _check_int("n", n, 1, name)
+    obs_dim = _check_int("obs_dim", obs_dim, 1, name)
+    bins = _check_int("bins", bins, 2, name)
+    if not noise_sd >= 0:
+        raise ValueError(f"{name}: noise_sd must be ≥ 0, got {noise_sd!r}")
+    rs = np.random.RandomState(_check_seed("seed", seed, name))
+    mixing_rs = np.random.RandomState(_check_seed("mixing_seed", mixing_seed, name))
+    latents = sample_latents(rs, n)
+    mixing = mixing_rs.randn(obs_dim, latents.shape[1])
     x = latents @ mixing.T + noise_sd * rs.randn(n, obs_dim)
     classes, values = discretize(latents, bins)
     data = FactorDataset(
         torch.as_tensor(x, dtype=torch.float32),
         classes,
-        [f"z{i + 1}" for i in range(k)],
-        [bins] * k,
+        [f"z{i + 1}" for i in range(latents.shape[1])],
+        [bins] * latents.shape[1],
         values,
         name=name,
     )
     data.latents = latents
     data.mixing = mixing
-    data.noise_sd = noise_sd
+    data.noise_sd = float(noise_sd)
     return data
 
 
@@ -105,7 +107,8 @@ def _sine(rs: np.random.RandomState, n: int) -> np.ndarray:
     return np.stack([u, 0.8 * np.sin(math.pi * u) + 0.1 * rs.randn(n)], axis=1)
 
 
-GROUP_SHAPES = {"ring": _ring, "moons": _moons, "sine": _sine}
+def _groupwise_latents(rs: np.random.RandomState, n: int) -> np.ndarray:
+    return np.concatenate([_ring(rs, n), _moons(rs, n), _sine(rs, n)], axis=1)
 
 
 def groupwise(
@@ -126,18 +129,16 @@ def groupwise(
     test sets drawn with different ``seed``). Attributes: ``latents`` [N, 6], ``groups``,
     ``mixing``, ``noise_sd``; factors: ``bins`` quantile classes per latent.
     """
-    n = _check_int("n", n, 1, "groupwise")
-    obs_dim = _check_int("obs_dim", obs_dim, 1, "groupwise")
-    bins = _check_int("bins", bins, 2, "groupwise")
-    if not noise_sd >= 0:
-        raise ValueError(f"groupwise: noise_sd must be ≥ 0, got {noise_sd!r}")
-    rs = np.random.RandomState(_check_seed("seed", seed, "groupwise"))
-    latents = np.concatenate([GROUP_SHAPES[g](rs, n) for g in ("ring", "moons", "sine")], axis=1)
-    data = _linear_gaussian_dataset(
-        latents, obs_dim, float(noise_sd), rs, _check_seed("mixing_seed", mixing_seed, "groupwise"), bins, "groupwise"
-    )
+    data = _linear_gaussian_dataset(_groupwise_latents, n, seed, obs_dim, noise_sd, mixing_seed, bins, "groupwise")
     data.groups = [[0, 1], [2, 3], [4, 5]]
     return data
+
+
+def _independent_latents(rs: np.random.RandomState, n: int) -> np.ndarray:
+    z1 = rs.uniform(-math.sqrt(3.0), math.sqrt(3.0), n)
+    z2 = rs.laplace(0.0, 1.0 / math.sqrt(2.0), n)
+    z3 = np.where(rs.rand(n) < 0.5, -0.9, 0.9) + math.sqrt(1 - 0.81) * rs.randn(n)
+    return np.stack([z1, z2, z3], axis=1)
 
 
 def independent(
@@ -153,19 +154,7 @@ def independent(
     z1 ~ U(−√3, √3); z2 ~ Laplace(0, 1/√2); z3 ~ ½N(−0.9, 0.436²) + ½N(0.9, 0.436²).
     Attributes as :func:`groupwise` (``groups`` = [[0], [1], [2]]).
     """
-    n = _check_int("n", n, 1, "independent")
-    obs_dim = _check_int("obs_dim", obs_dim, 1, "independent")
-    bins = _check_int("bins", bins, 2, "independent")
-    if not noise_sd >= 0:
-        raise ValueError(f"independent: noise_sd must be ≥ 0, got {noise_sd!r}")
-    rs = np.random.RandomState(_check_seed("seed", seed, "independent"))
-    z1 = rs.uniform(-math.sqrt(3.0), math.sqrt(3.0), n)
-    z2 = rs.laplace(0.0, 1.0 / math.sqrt(2.0), n)
-    z3 = np.where(rs.rand(n) < 0.5, -0.9, 0.9) + math.sqrt(1 - 0.81) * rs.randn(n)
-    latents = np.stack([z1, z2, z3], axis=1)
-    data = _linear_gaussian_dataset(
-        latents, obs_dim, float(noise_sd), rs, _check_seed("mixing_seed", mixing_seed, "independent"), bins, "independent"
-    )
+    data = _linear_gaussian_dataset(_independent_latents, n, seed, obs_dim, noise_sd, mixing_seed, bins, "independent")
     data.groups = [[0], [1], [2]]
     return data
 

@@ -13,7 +13,6 @@ from pyrodisent.data import get_dataset
 from pyrodisent.data.paths import DATA_ROOT_ENV, DataFileError, MissingDataError
 from pyrodisent.data.sampler import make_batch_sampler
 
-
 # ---------------------------------------------------------------- dSprites (.npz)
 DSPRITES = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 
@@ -211,13 +210,15 @@ def _write_norb(folder, split="training", n=4, seed=0):
 
 def test_smallnorb_reads_binary_files(tmp_path):
     dat, cat, info = _write_norb(tmp_path, "training", 4, 0)
-    dat2, cat2, info2 = _write_norb(tmp_path, "testing", 3, 1)
+    _, cat2, info2 = _write_norb(tmp_path, "testing", 3, 1)
     data = get_dataset("smallnorb", path=tmp_path)
     assert data.images.shape == (7, 1, 64, 64) and data.images.dtype == torch.uint8
     assert data.factor_names == ["category", "elevation", "azimuth", "lighting"]
     expected = np.stack([cat, info[:, 1], info[:, 2] // 2, info[:, 3]], axis=1)
     np.testing.assert_array_equal(data.factors[:4], expected)
     np.testing.assert_array_equal(data.instances[:4], info[:, 0])
+    np.testing.assert_array_equal(data.factors[4:, 0], cat2)  # testing rows follow training rows
+    np.testing.assert_array_equal(data.factors[4:, 2], info2[:, 2] // 2)
     first_camera = torch.from_numpy(dat[0, 0]).float()[None, None]
     resized = torch.nn.functional.interpolate(first_camera, size=(64, 64), mode="area").round().to(torch.uint8)
     assert torch.equal(data.images[0], resized[0])

@@ -68,7 +68,7 @@ def test_different_seeds_differ_and_bad_arguments(data):
     assert not torch.equal(a, b)
     with pytest.raises(ValueError, match="batch_size=5000 exceeds the dataset size 4608"):
         make_batch_sampler(data, 5000, "cpu", 0)
-    with pytest.raises(ValueError, match="generator must be an int seed or a torch.Generator"):
+    with pytest.raises(TypeError, match="generator must be an int seed or a torch.Generator"):
         make_batch_sampler(data, 16, "cpu", None)
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         make_batch_sampler(data, 0, "cpu", 0)
