@@ -182,7 +182,7 @@ def generated_dsprites(
     grids = np.meshgrid(*[np.arange(s) for s in sizes], indexing="ij")
     factors = np.stack([g.reshape(-1) for g in grids], axis=1)
     if dtype == "uint8":
-        images = images.to(torch.uint8).mul_(255)
+        images = images.view(torch.uint8).mul_(255)  # in place: 0/1 bytes → 0/255
     dataset = FactorDataset(
         images,
         factors,
@@ -230,9 +230,9 @@ def dsprites(path: str | Path | None = None, dtype: str = "bool") -> FactorDatas
     factors = classes[:, 1:].astype(np.int64)
     if (factors < 0).any() or (factors >= np.array(FACTOR_SIZES)).any():
         raise DataFileError(file, f"'latents_classes' has classes outside the sizes {FACTOR_SIZES}")
-    images = torch.from_numpy(imgs.astype(bool)).unsqueeze(1)
+    images = torch.from_numpy(imgs).view(torch.bool).unsqueeze(1)  # 0/1 bytes checked above: no copy
     if dtype == "uint8":
-        images = images.to(torch.uint8).mul_(255)
+        images = images.view(torch.uint8).mul_(255)  # in place: 0/1 bytes → 0/255
     fv = factor_values(orientation_endpoint=True)
     if values is not None and values.shape == classes.shape:
         for k in range(5):  # take the file's own values where every class occurs

@@ -49,7 +49,7 @@ def pdsprites(dtype: str = "bool") -> FactorDataset:
         col_c, row_c, r = 15 + (i - half), 15 - (j - half), SIDES[s] // 2
         images[row, 0, row_c - r : row_c + r + 1, col_c - r : col_c + r + 1] = True
     if dtype == "uint8":
-        images = images.to(torch.uint8).mul_(255)
+        images = images.view(torch.uint8).mul_(255)  # in place: 0/1 bytes → 0/255
     coords = np.linspace(-1.0, 1.0, GRID)
     sides = np.array(SIDES, dtype=np.float64)
     data = FactorDataset(
