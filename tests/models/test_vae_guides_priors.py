@@ -9,7 +9,7 @@ import torch
 from pyro.infer import SVI, TraceMeanField_ELBO
 from pyro.optim import Adam
 
-from pyrodisent import DisentELBO, PosteriorBatch, UnsupportedPosteriorError, get_component
+from pyrodisent import DisentELBO, PosteriorBatch, UnsupportedPosteriorError, get_component, regularizer
 from pyrodisent.distributions import LOGCOSH_SCALE, CorrelatedNormal, LpNested
 from pyrodisent.models import VAE
 
@@ -136,3 +136,40 @@ def test_per_dimension_prior_marginals_exist_for_logcosh_and_not_for_lp_nested()
         nested.log_prior_dims()
     # the group marginals exist instead and add up to the joint prior
     assert torch.allclose(nested.prior.group_log_prob(nested.z).sum(-1), nested.prior.log_prob(nested.z))
+
+
+def test_aggregate_estimators_use_the_correlated_guides_full_quadratic_form():
+    x = _data(24)
+    M, N = 24, 1000
+    batch = PosteriorBatch.from_traces(*_traces_with_size(_vae(guide="correlated", rho=0.9), x, N))
+    q = batch.posterior
+    assert isinstance(q, CorrelatedNormal)
+    assert torch.allclose(batch.log_posterior(), q.log_prob(batch.z))
+    # IS weights (seed 003 eq. 4): W[i,i] = 1/N, W[i,j≠i] = (N−1)/(N(M−1))
+    log_w = torch.full((M, M), math.log((N - 1) / (N * (M - 1))))
+    log_w.fill_diagonal_(math.log(1 / N))
+    est = batch.log_aggregate("is", dims=True)
+    joint = torch.logsumexp(q.pairwise_log_prob(batch.z) + log_w, 1)
+    assert torch.allclose(est.joint, joint, atol=1e-4)
+    dim2 = torch.logsumexp(q.pairwise_log_prob(batch.z, [2]) + log_w, 1)
+    assert torch.allclose(est.dims[:, 2], dim2, atol=1e-4)
+
+
+def _traces_with_size(vae, x, dataset_size):
+    pyro.set_rng_seed(0)
+    return next(DisentELBO()._get_traces(vae.model, vae.guide, (x,), {"dataset_size": dataset_size}))
+
+
+def test_dimension_wise_kl_weight_needs_per_dim_prior_marginals():
+    x = _data(32)
+    tc = regularizer("tc", beta=4, gamma=2, estimator="is")
+    pyro.set_rng_seed(0)
+    elbo = DisentELBO([tc])
+    loss = elbo.differentiable_loss(_vae(prior="logcosh").model, _vae(prior="logcosh").guide, x, dataset_size=500)
+    assert math.isfinite(float(loss)) and "tc/dwkl" in elbo.last_terms
+    nested = _vae(prior={"lp_nested": {"group_size": 2, "p": 2.1}})
+    with pytest.raises(UnsupportedPosteriorError, match="L\\^p-nested|groups"):
+        DisentELBO([regularizer("tc", beta=4, gamma=2)]).differentiable_loss(nested.model, nested.guide, x, dataset_size=500)
+    # γ = 1 never needs the DWKL separately, so β-TCVAE still runs with this prior
+    loss = DisentELBO([regularizer("tc", beta=4)]).differentiable_loss(nested.model, nested.guide, x, dataset_size=500)
+    assert math.isfinite(float(loss))
