@@ -214,3 +214,17 @@ def test_group_arguments_are_validated():
         normalize_groups([[0, 1], [1, 2]], 3)
     with pytest.raises(ValueError, match=r"choose one of \[1, 2, 3, 6\]"):
         grouping_factor_groups(6, 4)
+
+
+def test_correlated_normal_guide_uses_the_equicorrelated_path():
+    from pyrodisent.distributions import CorrelatedNormal
+
+    z, loc, scale = batch(M=12, D=4, dtype=torch.float64)
+    q = CorrelatedNormal(loc, scale, rho=0.9)
+    prior = pdist.Normal(torch.zeros(4, dtype=torch.float64), 1.0).to_event(1)
+    pb = PosteriorBatch(z=z, posterior=q, prior=prior, dataset_size=100)
+    assert pb.gaussian_family().kind == "equicorrelated"
+    cov = torch.stack([torch.diag(s) @ equicorrelation_matrix(4, 0.9) @ torch.diag(s) for s in scale])
+    full = PosteriorBatch(z=z, posterior=MultivariateNormal(loc, cov), prior=prior, dataset_size=100)
+    for a, b in zip(pb.kl_decomposition("is").values(), full.kl_decomposition("is").values()):
+        assert torch.allclose(a, b, atol=1e-8)
