@@ -53,9 +53,15 @@ def lp_nested_prior(
             raise ValueError(
                 "lp_nested prior: give groups=[[p_j, n_j], ...] or group_size=<n> with p=<exponent>"
             )
-        if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1 or latent_dim % group_size:
+        if (
+            isinstance(group_size, bool)
+            or not isinstance(group_size, int)
+            or group_size < 1
+            or latent_dim % group_size
+        ):
             raise ValueError(
-                f"lp_nested prior: group_size must be a positive int dividing latent_dim={latent_dim}, got {group_size!r}"
+                f"lp_nested prior: group_size must be a positive int dividing "
+                f"latent_dim={latent_dim}, got {group_size!r}"
             )
         groups = [[p, group_size]] * (latent_dim // group_size)
     elif group_size is not None or p is not None:
@@ -63,7 +69,8 @@ def lp_nested_prior(
     prior = LpNested(p0, groups, scale=torch.tensor(float(scale), device=device))
     if prior.latent_dim != latent_dim:
         raise ValueError(
-            f"lp_nested prior: the groups cover {prior.latent_dim} dims but latent_dim is {latent_dim}; "
+            f"lp_nested prior: the groups cover {prior.latent_dim} dims but latent_dim is "
+            f"{latent_dim}; "
             f"groups={groups!r}"
         )
     return prior

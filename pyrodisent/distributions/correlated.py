@@ -152,7 +152,9 @@ class CorrelatedNormal(TorchDistribution):
         inv_scale = self.scale.reciprocal()
         return inv_scale[..., :, None] * inv_noise * inv_scale[..., None, :]
 
-    def rsample(self, sample_shape=torch.Size(), generator: torch.Generator | None = None) -> torch.Tensor:
+    def rsample(
+        self, sample_shape=torch.Size(), generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """z = μ + σ ⊙ (√(1 − ρ) ξ + √ρ η 1); ξ is drawn first, with the shape a factorized
         Normal would draw, so ρ = 0 reproduces its sample exactly under the same seed."""
         shape = self._extended_shape(sample_shape)
@@ -160,7 +162,9 @@ class CorrelatedNormal(TorchDistribution):
             xi = _standard_normal(shape, dtype=self.loc.dtype, device=self.loc.device)
             eta = _standard_normal(shape[:-1] + (1,), dtype=self.loc.dtype, device=self.loc.device)
         else:
-            xi = torch.randn(shape, generator=generator, dtype=self.loc.dtype, device=self.loc.device)
+            xi = torch.randn(
+                shape, generator=generator, dtype=self.loc.dtype, device=self.loc.device
+            )
             eta = torch.randn(
                 shape[:-1] + (1,), generator=generator, dtype=self.loc.dtype, device=self.loc.device
             )
@@ -168,7 +172,9 @@ class CorrelatedNormal(TorchDistribution):
         eps = xi * (1 - rho).sqrt() + eta * rho.sqrt()
         return self.loc + eps * self.scale
 
-    def sample(self, sample_shape=torch.Size(), generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, sample_shape=torch.Size(), generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         with torch.no_grad():
             return self.rsample(sample_shape, generator=generator)
 
@@ -183,7 +189,9 @@ class CorrelatedNormal(TorchDistribution):
     def entropy(self) -> torch.Tensor:
         """½ [D (1 + log 2π) + 2 Σ log σ + log det Σ_ρ]."""
         d = self.latent_dim
-        return 0.5 * (d * (1 + _LOG_2PI) + 2 * self.scale.log().sum(-1) + self.log_det_noise_covariance())
+        return 0.5 * (
+            d * (1 + _LOG_2PI) + 2 * self.scale.log().sum(-1) + self.log_det_noise_covariance()
+        )
 
     # -------------------------------------------------- marginals for estimators
     def marginal(self, dims: Sequence[int]) -> "CorrelatedNormal":
@@ -191,8 +199,12 @@ class CorrelatedNormal(TorchDistribution):
         Σ_ρ is the equicorrelation matrix of size len(dims)); one dim gives N(μ_d, σ_d²)."""
         index = torch.as_tensor(list(dims), dtype=torch.long, device=self.loc.device)
         if index.numel() == 0 or index.min() < 0 or index.max() >= self.latent_dim:
-            raise ValueError(f"dims must be non-empty indices in [0, {self.latent_dim}), got {list(dims)}")
-        return CorrelatedNormal(self.loc[..., index], self.scale[..., index], self.rho, validate_args=False)
+            raise ValueError(
+                f"dims must be non-empty indices in [0, {self.latent_dim}), got {list(dims)}"
+            )
+        return CorrelatedNormal(
+            self.loc[..., index], self.scale[..., index], self.rho, validate_args=False
+        )
 
     def pairwise_log_prob(self, z: torch.Tensor, dims: Sequence[int] | None = None) -> torch.Tensor:
         """L[i, j] = log q(z_i[dims] | x_j) for a batch: ``z`` [M, D], this distribution's

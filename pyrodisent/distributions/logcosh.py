@@ -18,7 +18,9 @@ from pyro.distributions import Independent, Logistic
 LOGCOSH_SCALE = math.sqrt(3.0) / math.pi
 
 
-def logcosh_prior(latent_dim: int, device: torch.device | str | None = None, dtype=torch.float32) -> Independent:
+def logcosh_prior(
+    latent_dim: int, device: torch.device | str | None = None, dtype=torch.float32
+) -> Independent:
     """Π_k Logistic(z_k; 0, √3/π) as a Pyro distribution with event_shape (latent_dim,)."""
     if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
         raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}")

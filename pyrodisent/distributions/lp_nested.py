@@ -81,7 +81,9 @@ class _Node:
         """Fill ``out[..., leaves]`` with |z| uniform on {f_I = radius} (Dirichlet recursion)."""
         sizes = self.child_sizes
         alpha = torch.tensor([n / self.p for n in sizes], dtype=radius.dtype, device=radius.device)
-        gamma = torch._standard_gamma(alpha.expand(radius.shape + alpha.shape).contiguous(), generator=generator)
+        gamma = torch._standard_gamma(
+            alpha.expand(radius.shape + alpha.shape).contiguous(), generator=generator
+        )
         u = gamma / gamma.sum(-1, keepdim=True)
         child_radius = radius[..., None] * u.pow(1.0 / self.p)
         k = 0
@@ -136,7 +138,8 @@ def _build(p, children, start: int, where: str) -> _Node:
             offset += node.size
         else:
             raise ValueError(
-                f"{here}: expected an int (leaves) or a (p, children) pair such as (2.0, 4), got {child!r}"
+                f"{here}: expected an int (leaves) or a (p, children) pair such as (2.0, 4), "
+                f"got {child!r}"
             )
     return _Node(p, tuple(built), start, offset - start)
 
@@ -224,7 +227,9 @@ class LpNested(TorchDistribution):
             self._validate_sample(value)
         n = self.latent_dim
         scale = self.scale.to(value.device, value.dtype)
-        return self._log_normalizer - (n / self.p0) * scale.log() - self.root.power_sum(value) / scale
+        return (
+            self._log_normalizer - (n / self.p0) * scale.log() - self.root.power_sum(value) / scale
+        )
 
     def group_log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """[..., l0] log-densities of the root's children (the groups), which are independent;
@@ -236,7 +241,9 @@ class LpNested(TorchDistribution):
             runs = [1] * child if isinstance(child, int) else [child]
             for item in runs:
                 size = 1 if isinstance(item, int) else item.size
-                sub = _Node(self.p0, (item if isinstance(item, int) else _shift(item, -offset),), 0, size)
+                sub = _Node(
+                    self.p0, (item if isinstance(item, int) else _shift(item, -offset),), 0, size
+                )
                 zs = value[..., offset : offset + size]
                 log_norm = self._tree_log_normalizer(sub)
                 out.append(log_norm - (size / self.p0) * scale.log() - sub.power_sum(zs) / scale)
@@ -245,10 +252,14 @@ class LpNested(TorchDistribution):
 
     @property
     def mean(self) -> torch.Tensor:
-        return torch.zeros(self.batch_shape + self.event_shape, dtype=self.scale.dtype, device=self.scale.device)
+        return torch.zeros(
+            self.batch_shape + self.event_shape, dtype=self.scale.dtype, device=self.scale.device
+        )
 
     # ------------------------------------------------------------- sampling
-    def sample(self, sample_shape=torch.Size(), generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, sample_shape=torch.Size(), generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Uniform on the unit f-sphere (Dirichlet recursion), signs, radius (s·G)^{1/p0}."""
         shape = self._extended_shape(sample_shape)
         scale = self.scale.expand(shape[:-1])
@@ -259,7 +270,8 @@ class LpNested(TorchDistribution):
             self.root.sample_unit(ones, z, generator)
             signs = torch.randint(0, 2, shape, generator=generator, device=device).to(dtype) * 2 - 1
             gamma = torch._standard_gamma(
-                torch.full(shape[:-1], self.latent_dim / self.p0, dtype=dtype, device=device), generator=generator
+                torch.full(shape[:-1], self.latent_dim / self.p0, dtype=dtype, device=device),
+                generator=generator,
             )
             radius = (scale.to(dtype) * gamma).pow(1.0 / self.p0)
             return z * signs * radius[..., None]

@@ -8,7 +8,7 @@ One encoder gives q(z_0 | x) = N(μ_0(x), σ_0²(x)); K − 1 disentanglement-in
 A shared decoder reads [z_i, v_i] with a learnable layer embedding v_i ∈ R^E (E = D in the
 paper). Layer i's objective (eq. 2) is
 
-    L_i = E_{q(z_i|x)} log p(x | z_i, v_i) − β_i KL(q(z_i | x) ‖ p(z_i)),   betas default [1, 10, 40],
+    L_i = E_{q(z_i|x)} log p(x | z_i, v_i) − β_i KL(q(z_i | x) ‖ p(z_i)),   β = [1, 10, 40] default,
 
 and each minibatch optimizes one layer drawn from p(z_i) (eq. 7-8): p(z_i) ∝ s^i, i.e.
 s^i (1 − s)/(1 − s^K) (uniform for s = 1; layer 0 only, the vanilla VAE, for s = 0). Eq. 8
@@ -103,7 +103,11 @@ class DeVAE(VAE):
             raise ValueError(f"layer_scale (s of seed 004 eq. 8) must be >= 0, got {layer_scale}")
         self.layer_scale = layer_scale
         embedding_dim = D if embedding_dim is None else embedding_dim
-        if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 0:
+        if (
+            isinstance(embedding_dim, bool)
+            or not isinstance(embedding_dim, int)
+            or embedding_dim < 0
+        ):
             raise ValueError(f"embedding_dim must be an int >= 0, got {embedding_dim!r}")
         self.embedding_dim = embedding_dim
         self.train_all_layers = bool(train_all_layers)
@@ -137,7 +141,11 @@ class DeVAE(VAE):
         return len(self.betas)
 
     def _check_layer(self, layer, name: str = "layer") -> int:
-        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < self.num_layers:
+        if (
+            isinstance(layer, bool)
+            or not isinstance(layer, int)
+            or not 0 <= layer < self.num_layers
+        ):
             raise ValueError(f"{name} must be an int in [0, {self.num_layers}), got {layer!r}")
         return layer
 
@@ -158,13 +166,17 @@ class DeVAE(VAE):
         return loc0 * shift1[layer].exp(), scale0 * shift2[layer].exp()
 
     # ------------------------------------------------------------------ pieces
-    def encode(self, x: torch.Tensor, layer: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(
+        self, x: torch.Tensor, layer: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(μ_i, σ_i) [B, D] of layer ``layer`` (default :attr:`representation_layer`)."""
         layer = self.representation_layer if layer is None else self._check_layer(layer)
         loc0, scale0 = split_posterior_parameters(self.encoder(x))
         return self.layer_parameters(loc0, scale0, layer)
 
-    def posterior(self, x: torch.Tensor, layer: int | None = None) -> torch.distributions.Distribution:
+    def posterior(
+        self, x: torch.Tensor, layer: int | None = None
+    ) -> torch.distributions.Distribution:
         loc, scale = self.encode(x, layer)
         return dist.Normal(loc, scale).to_event(1)
 
@@ -174,7 +186,9 @@ class DeVAE(VAE):
         if self.layer_embedding is None:
             return self.decoder(z)
         if isinstance(layer, int):
-            index = torch.full(z.shape[:1], self._check_layer(layer), dtype=torch.long, device=z.device)
+            index = torch.full(
+                z.shape[:1], self._check_layer(layer), dtype=torch.long, device=z.device
+            )
         else:
             index = layer
         return self.decoder(torch.cat([z, self.layer_embedding(index)], dim=-1))
@@ -212,7 +226,9 @@ class DeVAE(VAE):
             pyro.module("devae", self)
 
     # ----------------------------------------------------------- model / guide
-    def guide(self, x: torch.Tensor, dataset_size: int | None = None, layer: int | None = None) -> torch.Tensor:
+    def guide(
+        self, x: torch.Tensor, dataset_size: int | None = None, layer: int | None = None
+    ) -> torch.Tensor:
         self._register()
         plan = self._layers_this_step(layer, from_guide=True)
         all_layers = len(plan) > 1 or (layer is None and self.train_all_layers)
@@ -222,11 +238,15 @@ class DeVAE(VAE):
             for i, weight in plan:
                 loc, scale = self.layer_parameters(loc0, scale0, i)
                 with self._weight(weight * self.betas[i]):
-                    zi = pyro.sample(self._site("z", i, all_layers), dist.Normal(loc, scale).to_event(1))
+                    zi = pyro.sample(
+                        self._site("z", i, all_layers), dist.Normal(loc, scale).to_event(1)
+                    )
                 z = zi if z is None else z
         return z
 
-    def model(self, x: torch.Tensor, dataset_size: int | None = None, layer: int | None = None) -> None:
+    def model(
+        self, x: torch.Tensor, dataset_size: int | None = None, layer: int | None = None
+    ) -> None:
         self._register()
         plan = self._layers_this_step(layer, from_guide=False)
         all_layers = len(plan) > 1 or (layer is None and self.train_all_layers)

@@ -101,15 +101,19 @@ class VAE(nn.Module):
         if isinstance(prior, dict):
             if len(prior) != 1:
                 raise ValueError(
-                    f"a prior given as a mapping must be {{name: options}} with one name, got {prior!r}"
+                    "a prior given as a mapping must be {name: options} with one name, "
+                    f"got {prior!r}"
                 )
             ((prior, options),) = prior.items()
             if options is not None and not isinstance(options, dict):
-                raise ValueError(f"the options of prior {prior!r} must be a mapping, got {options!r}")
+                raise ValueError(
+                    f"the options of prior {prior!r} must be a mapping, got {options!r}"
+                )
             prior_options = {**(options or {}), **(prior_options or {})}
         elif not isinstance(prior, (str, torch.distributions.Distribution)):
             raise ValueError(
-                f"prior must be a registered name, {{name: options}} or a distribution, got {prior!r}"
+                "prior must be a registered name, {name: options} or a distribution, "
+                f"got {prior!r}"
             )
         self.prior_spec = prior
         self._prior_options = dict(prior_options or {})
@@ -126,7 +130,8 @@ class VAE(nn.Module):
         loc, scale = self.encode(x)
         return self._posterior_from(loc, scale)
 
-    def _posterior_from(self, loc: torch.Tensor, scale: torch.Tensor) -> torch.distributions.Distribution:
+    def _posterior_from(self, loc: torch.Tensor, scale: torch.Tensor):
+        """N(loc, diag scale²) or seed 002's CorrelatedNormal(loc, scale, ρ), per ``guide``."""
         if self.guide_family == "correlated":
             return CorrelatedNormal(loc, scale, self.rho)
         return dist.Normal(loc, scale).to_event(1)

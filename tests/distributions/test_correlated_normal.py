@@ -1,4 +1,4 @@
-"""CorrelatedNormal (seed 002 eq. 11-12, App. B) against dense-Gaussian closed forms and Monte Carlo."""
+"""CorrelatedNormal (seed 002 eq. 11-12, App. B) vs dense-Gaussian closed forms and Monte Carlo."""
 
 import math
 
@@ -47,11 +47,20 @@ def test_log_prob_entropy_precision_and_tril_match_the_dense_gaussian():
 
 @pytest.mark.parametrize("D", [1, 2, 7])
 def test_log_det_of_sigma_rho_is_the_closed_form(D):
-    q = CorrelatedNormal(torch.zeros(D, dtype=torch.float64), torch.ones(D, dtype=torch.float64), 0.6)
-    assert math.isclose(
-        float(q.log_det_noise_covariance()), math.log(0.4 ** (D - 1) * (1 + (D - 1) * 0.6)), rel_tol=1e-12
+    q = CorrelatedNormal(
+        torch.zeros(D, dtype=torch.float64), torch.ones(D, dtype=torch.float64), 0.6
     )
-    assert math.isclose(float(q.log_det_noise_covariance()), float(torch.logdet(q.noise_covariance)), rel_tol=1e-9, abs_tol=1e-12)
+    assert math.isclose(
+        float(q.log_det_noise_covariance()),
+        math.log(0.4 ** (D - 1) * (1 + (D - 1) * 0.6)),
+        rel_tol=1e-12,
+    )
+    assert math.isclose(
+        float(q.log_det_noise_covariance()),
+        float(torch.logdet(q.noise_covariance)),
+        rel_tol=1e-9,
+        abs_tol=1e-12,
+    )
 
 
 def test_kl_to_standard_normal_is_diagonal_kl_plus_half_log_inverse_det():
@@ -63,7 +72,9 @@ def test_kl_to_standard_normal_is_diagonal_kl_plus_half_log_inverse_det():
     diagonal = kl_divergence(dist.Normal(loc, scale).to_event(1), prior)
     det = (1 - rho) ** 9 * (1 + 9 * rho)
     assert torch.allclose(kl, diagonal + 0.5 * math.log(1 / det))
-    standard = MultivariateNormal(torch.zeros(10, dtype=torch.float64), torch.eye(10, dtype=torch.float64))
+    standard = MultivariateNormal(
+        torch.zeros(10, dtype=torch.float64), torch.eye(10, dtype=torch.float64)
+    )
     assert torch.allclose(kl, kl_divergence(MultivariateNormal(loc, q.covariance_matrix), standard))
 
 
@@ -84,9 +95,14 @@ def test_kl_to_a_non_standard_diagonal_normal_and_between_correlated_normals():
     p_loc, p_scale = _params(D=5, seed=6)
     p = dist.Normal(p_loc, p_scale).to_event(1)
     dense_q = MultivariateNormal(loc, q.covariance_matrix)
-    assert torch.allclose(kl_divergence(q, p), kl_divergence(dense_q, MultivariateNormal(p_loc, torch.diag_embed(p_scale**2))))
+    assert torch.allclose(
+        kl_divergence(q, p),
+        kl_divergence(dense_q, MultivariateNormal(p_loc, torch.diag_embed(p_scale**2))),
+    )
     r = CorrelatedNormal(p_loc, p_scale, 0.3)
-    assert torch.allclose(kl_divergence(q, r), kl_divergence(dense_q, MultivariateNormal(p_loc, r.covariance_matrix)))
+    assert torch.allclose(
+        kl_divergence(q, r), kl_divergence(dense_q, MultivariateNormal(p_loc, r.covariance_matrix))
+    )
 
 
 def test_kl_to_a_non_gaussian_prior_is_left_to_monte_carlo():
@@ -115,7 +131,9 @@ def test_marginals_and_pairwise_log_prob():
     sub = MultivariateNormal(loc[:, dims], q.covariance_matrix[:, dims][:, :, dims])
     assert torch.allclose(q.pairwise_log_prob(z, dims), sub.log_prob(z[:, None, dims]))
     one = q.marginal([2])
-    assert torch.allclose(one.log_prob(z[:, [2]]), dist.Normal(loc[:, 2], scale[:, 2]).log_prob(z[:, 2]))
+    assert torch.allclose(
+        one.log_prob(z[:, [2]]), dist.Normal(loc[:, 2], scale[:, 2]).log_prob(z[:, 2])
+    )
 
 
 def test_shapes_expand_and_rsample_gradients():
@@ -124,7 +142,11 @@ def test_shapes_expand_and_rsample_gradients():
     q = CorrelatedNormal(loc, scale, 0.5)
     assert q.batch_shape == () and q.event_shape == (4,)
     e = q.expand([3, 2])
-    assert e.batch_shape == (3, 2) and e.rsample().shape == (3, 2, 4) and e.log_prob(e.sample()).shape == (3, 2)
+    assert (
+        e.batch_shape == (3, 2)
+        and e.rsample().shape == (3, 2, 4)
+        and e.log_prob(e.sample()).shape == (3, 2)
+    )
     q.rsample((8,)).sum().backward()
     assert loc.grad is not None and scale.grad is not None
     batched = CorrelatedNormal(torch.zeros(3, 4), torch.ones(3, 4), torch.tensor([0.0, 0.5, 0.9]))

@@ -24,7 +24,10 @@ def _isa_formula(z, p0, groups, s):
     l0 = len(groups)
     const = l0 * math.log(p0) - n * math.log(2) - (n / p0) * math.log(s)
     const -= sum(math.lgamma(nj / p0) for _, nj in groups)
-    const += sum((nj - 1) * math.log(pj) + math.lgamma(nj / pj) - nj * math.lgamma(1 / pj) for pj, nj in groups)
+    const += sum(
+        (nj - 1) * math.log(pj) + math.lgamma(nj / pj) - nj * math.lgamma(1 / pj)
+        for pj, nj in groups
+    )
     f_p0, start = 0.0, 0
     for pj, nj in groups:
         f_p0 = f_p0 + (z[..., start : start + nj].abs() ** pj).sum(-1) ** (p0 / pj)
@@ -55,7 +58,9 @@ def test_density_of_a_three_level_tree_integrates_to_one():
     prior = LpNested(1.3, [(2.0, [1, (0.9, 2)]), 1], scale=1.0)
     assert prior.latent_dim == 4
     # importance sampling with a heavy-tailed proposal: E_q[p/q] = 1
-    proposal = dist.StudentT(3.0, torch.zeros(4, dtype=D64), 2.0 * torch.ones(4, dtype=D64)).to_event(1)
+    proposal = dist.StudentT(
+        3.0, torch.zeros(4, dtype=D64), 2.0 * torch.ones(4, dtype=D64)
+    ).to_event(1)
     torch.manual_seed(1)
     z = proposal.sample((400_000,))
     w = (prior.log_prob(z) - proposal.log_prob(z)).exp()

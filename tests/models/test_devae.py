@@ -131,7 +131,9 @@ def test_the_guide_draws_the_layer_and_the_model_decodes_the_same_one():
         model_trace = poutine.trace(poutine.replay(model.model, trace=guide_trace)).get_trace(x)
         layer = model.current_layer
         seen.add(layer)
-        assert guide_trace.nodes["z"]["scale"] == model_trace.nodes["z"]["scale"] == model.betas[layer]
+        assert (
+            guide_trace.nodes["z"]["scale"] == model_trace.nodes["z"]["scale"] == model.betas[layer]
+        )
         loc, _ = model.encode(x, layer)
         assert torch.allclose(guide_trace.nodes["z"]["fn"].base_dist.loc, loc)
         expected = model.decode(guide_trace.nodes["z"]["value"], layer)
@@ -139,7 +141,9 @@ def test_the_guide_draws_the_layer_and_the_model_decodes_the_same_one():
     assert seen == {0, 1, 2}
     # regularizers find the single latent site "z"
     pyro.set_rng_seed(0)
-    DisentELBO([regularizer("beta_vae", beta=2.0)]).differentiable_loss(model.model, model.guide, x, dataset_size=64)
+    DisentELBO([regularizer("beta_vae", beta=2.0)]).differentiable_loss(
+        model.model, model.guide, x, dataset_size=64
+    )
 
 
 def test_all_layers_mode_weights_each_layer_by_its_probability():
@@ -186,7 +190,9 @@ def test_generator_state_resumes_from_the_state_dict():
 
 
 def test_registered_as_a_model_and_validated():
-    model = get_component("models", "devae")(input_shape=SHAPE, latent_dim=4, encoder="mlp", hidden_width=16)
+    model = get_component("models", "devae")(
+        input_shape=SHAPE, latent_dim=4, encoder="mlp", hidden_width=16
+    )
     assert isinstance(model, DeVAE) and model.betas == (1.0, 10.0, 40.0) and model.latent_dim == 4
     with pytest.raises(ValueError, match="betas"):
         _devae(betas=[])

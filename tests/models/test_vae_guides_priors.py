@@ -9,7 +9,13 @@ import torch
 from pyro.infer import SVI, TraceMeanField_ELBO
 from pyro.optim import Adam
 
-from pyrodisent import DisentELBO, PosteriorBatch, UnsupportedPosteriorError, get_component, regularizer
+from pyrodisent import (
+    DisentELBO,
+    PosteriorBatch,
+    UnsupportedPosteriorError,
+    get_component,
+    regularizer,
+)
 from pyrodisent.distributions import LOGCOSH_SCALE, CorrelatedNormal, LpNested
 from pyrodisent.models import VAE
 
@@ -50,7 +56,9 @@ def test_rho_zero_reproduces_the_factorized_guides_loss_exactly(make_elbo):
     pyro.set_rng_seed(3)
     strong = _vae(guide="correlated", rho=0.9)
     strong.load_state_dict(factorized.state_dict())
-    assert not torch.equal(losses[0], make_elbo().differentiable_loss(strong.model, strong.guide, x, dataset_size=100))
+    assert not torch.equal(
+        losses[0], make_elbo().differentiable_loss(strong.model, strong.guide, x, dataset_size=100)
+    )
 
 
 def test_the_elbo_uses_the_analytic_correlated_kl():
@@ -95,7 +103,11 @@ def test_priors_are_registered_with_the_documented_signature():
 
 @pytest.mark.parametrize(
     "prior",
-    ["logcosh", {"lp_nested": {"p0": 2.0, "groups": [[2.1, 2], [2.1, 2]], "scale": 1.0}}, LpNested(2.0, [(2.1, 4)])],
+    [
+        "logcosh",
+        {"lp_nested": {"p0": 2.0, "groups": [[2.1, 2], [2.1, 2]], "scale": 1.0}},
+        LpNested(2.0, [(2.1, 4)]),
+    ],
 )
 def test_vae_accepts_names_config_mappings_and_distributions(prior):
     vae = _vae(prior=prior)
@@ -135,7 +147,9 @@ def test_per_dimension_prior_marginals_exist_for_logcosh_and_not_for_lp_nested()
     with pytest.raises(UnsupportedPosteriorError, match="groups"):
         nested.log_prior_dims()
     # the group marginals exist instead and add up to the joint prior
-    assert torch.allclose(nested.prior.group_log_prob(nested.z).sum(-1), nested.prior.log_prob(nested.z))
+    assert torch.allclose(
+        nested.prior.group_log_prob(nested.z).sum(-1), nested.prior.log_prob(nested.z)
+    )
 
 
 def test_aggregate_estimators_use_the_correlated_guides_full_quadratic_form():
@@ -157,7 +171,9 @@ def test_aggregate_estimators_use_the_correlated_guides_full_quadratic_form():
 
 def _traces_with_size(vae, x, dataset_size):
     pyro.set_rng_seed(0)
-    return next(DisentELBO()._get_traces(vae.model, vae.guide, (x,), {"dataset_size": dataset_size}))
+    return next(
+        DisentELBO()._get_traces(vae.model, vae.guide, (x,), {"dataset_size": dataset_size})
+    )
 
 
 def test_dimension_wise_kl_weight_needs_per_dim_prior_marginals():
@@ -165,11 +181,17 @@ def test_dimension_wise_kl_weight_needs_per_dim_prior_marginals():
     tc = regularizer("tc", beta=4, gamma=2, estimator="is")
     pyro.set_rng_seed(0)
     elbo = DisentELBO([tc])
-    loss = elbo.differentiable_loss(_vae(prior="logcosh").model, _vae(prior="logcosh").guide, x, dataset_size=500)
+    loss = elbo.differentiable_loss(
+        _vae(prior="logcosh").model, _vae(prior="logcosh").guide, x, dataset_size=500
+    )
     assert math.isfinite(float(loss)) and "tc/dwkl" in elbo.last_terms
     nested = _vae(prior={"lp_nested": {"group_size": 2, "p": 2.1}})
     with pytest.raises(UnsupportedPosteriorError, match="L\\^p-nested|groups"):
-        DisentELBO([regularizer("tc", beta=4, gamma=2)]).differentiable_loss(nested.model, nested.guide, x, dataset_size=500)
+        DisentELBO([regularizer("tc", beta=4, gamma=2)]).differentiable_loss(
+            nested.model, nested.guide, x, dataset_size=500
+        )
     # γ = 1 never needs the DWKL separately, so β-TCVAE still runs with this prior
-    loss = DisentELBO([regularizer("tc", beta=4)]).differentiable_loss(nested.model, nested.guide, x, dataset_size=500)
+    loss = DisentELBO([regularizer("tc", beta=4)]).differentiable_loss(
+        nested.model, nested.guide, x, dataset_size=500
+    )
     assert math.isfinite(float(loss))
