@@ -209,7 +209,10 @@ class DeVAE(VAE):
     def _layers_this_step(self, layer: int | None, from_guide: bool) -> list[tuple[int, float]]:
         """[(layer, weight of its L_i)] for this pass."""
         if layer is not None:
-            return [(self._check_layer(layer), 1.0)]
+            layer = self._check_layer(layer)
+            if from_guide:
+                self.current_layer = layer
+            return [(layer, 1.0)]
         if self.train_all_layers:
             probs = self.layer_probabilities.tolist()  # a CPU tensor: no device sync
             return [(i, p) for i, p in enumerate(probs) if p > 0]
