@@ -83,23 +83,26 @@ def _subgrid(name: str, count: int | None, size: int, circular: bool = False) ->
     return np.round(np.linspace(0, size - 1, count)).astype(np.int64)
 
 
-def _shape_mask(shape: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def _shape_mask(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     if shape == 0:
-        return torch.maximum(u.abs(), v.abs()) <= 0.8
+        return np.maximum(np.abs(u), np.abs(v)) <= 0.8
     if shape == 1:
         return u * u + 4.0 * v * v <= 1.0
     a, b = 1.15 * u, 1.15 * (v + 0.1)
     return (a * a + b * b - 1.0) ** 3 - a * a * b**3 <= 0.0
 
 
-def render_sprites(shape: int, scale: float, orientations: np.ndarray, canvas: int) -> torch.Tensor:
-    """[O, canvas, canvas] bool sprites centred at pixel coordinate (canvas − 64 + 16.5)."""
+def render_sprites(shape: int, scale: float, orientations: np.ndarray, canvas: int) -> np.ndarray:
+    """[O, canvas, canvas] bool sprites centred at pixel coordinate (canvas − 64 + 16.5).
+
+    NumPy (single-threaded): for these small arrays it is faster than torch's threaded ops.
+    """
     centre = canvas - IMAGE_SIZE + _CENTRE_OFFSET
-    coords = torch.arange(canvas, dtype=torch.float64) + 0.5 - centre
-    dx = coords.view(1, 1, canvas)  # columns
-    dy = -coords.view(1, canvas, 1)  # rows grow downwards; v points up
-    theta = torch.as_tensor(np.asarray(orientations, dtype=np.float64)).view(-1, 1, 1)
-    cos, sin = torch.cos(theta), torch.sin(theta)
+    coords = np.arange(canvas, dtype=np.float64) + 0.5 - centre
+    dx = coords.reshape(1, 1, canvas)  # columns
+    dy = -coords.reshape(1, canvas, 1)  # rows grow downwards; v points up
+    theta = np.asarray(orientations, dtype=np.float64).reshape(-1, 1, 1)
+    cos, sin = np.cos(theta), np.sin(theta)
     r = _SPRITE_RADIUS * scale
     u = (cos * dx + sin * dy) / r
     v = (-sin * dx + cos * dy) / r
@@ -116,7 +119,7 @@ def render(factors: np.ndarray, orientation_endpoint: bool = False) -> torch.Ten
         raise ValueError(f"render: factor classes out of range {FACTOR_SIZES}: {factors[bad.any(1)][0]}")
     values = factor_values(orientation_endpoint)
     canvas = IMAGE_SIZE + FACTOR_SIZES[3] - 1
-    out = torch.empty((len(factors), 1, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.bool)
+    out = np.empty((len(factors), 1, IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
     keys = factors[:, 0] * 240 + factors[:, 1] * 40 + factors[:, 2]
     for key in np.unique(keys):
         rows = np.nonzero(keys == key)[0]
@@ -126,7 +129,7 @@ def render(factors: np.ndarray, orientation_endpoint: bool = False) -> torch.Ten
             x, y = int(factors[i, 3]), int(factors[i, 4])
             top, left = canvas - IMAGE_SIZE - y, canvas - IMAGE_SIZE - x
             out[i, 0] = sprite[top : top + IMAGE_SIZE, left : left + IMAGE_SIZE]
-    return out
+    return torch.from_numpy(out)
 
 
 def generated_dsprites(
@@ -165,20 +168,21 @@ def generated_dsprites(
     values = factor_values(orientation_endpoint)
     canvas = IMAGE_SIZE + FACTOR_SIZES[3] - 1
     n = int(np.prod(sizes))
-    images = torch.empty((n, 1, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.bool)
+    images = np.empty((n, 1, IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
     block = sizes[3] * sizes[4]
-    top = torch.as_tensor(canvas - IMAGE_SIZE - chosen[4])  # window row of each posY
-    left = torch.as_tensor(canvas - IMAGE_SIZE - chosen[3])  # window column of each posX
+    top = canvas - IMAGE_SIZE - chosen[4]  # window row of each posY
+    left = canvas - IMAGE_SIZE - chosen[3]  # window column of each posX
     start = 0
     for shape in chosen[0]:
         for scale in chosen[1]:
             sprites = render_sprites(int(shape), values[1][scale], values[2][chosen[2]], canvas)
             for sprite in sprites:
-                windows = sprite.unfold(0, IMAGE_SIZE, 1).unfold(1, IMAGE_SIZE, 1)  # view [T, L, 64, 64]
+                windows = np.lib.stride_tricks.sliding_window_view(sprite, (IMAGE_SIZE, IMAGE_SIZE))  # [T, L, 64, 64]
                 # posX slower than posY (posY fastest), as in the file.
-                target = images[start : start + block].view(sizes[3], sizes[4], IMAGE_SIZE, IMAGE_SIZE)
-                target.copy_(windows[top.view(1, -1), left.view(-1, 1)])
+                target = images[start : start + block].reshape(sizes[3], sizes[4], IMAGE_SIZE, IMAGE_SIZE)
+                target[...] = windows[top[None, :], left[:, None]]
                 start += block
+    images = torch.from_numpy(images)
     grids = np.meshgrid(*[np.arange(s) for s in sizes], indexing="ij")
     factors = np.stack([g.reshape(-1) for g in grids], axis=1)
     if dtype == "uint8":
