@@ -187,15 +187,16 @@ class PackedDeviceBatchSampler(DeviceBatchSampler):
         self.num_pixels = int(np.prod(self.shape))
         packed = np.packbits(images.reshape(len(images), -1).numpy(), axis=1)  # [N, ceil(P/8)] uint8
         self.images = torch.from_numpy(packed).to(self.device)
-        self._shifts = torch.arange(7, -1, -1, dtype=torch.uint8, device=self.device)
+        # bits of every byte value, most significant first (np.packbits order): [256, 8] floats
+        self._bits = ((torch.arange(256).view(-1, 1) >> torch.arange(7, -1, -1)) & 1).float().to(self.device)
         self.indices = _IndexStream(
             len(images), batch_size, _make_generator(generator, self.device), self.device, replacement
         )
 
     def next_batch(self) -> torch.Tensor:
-        rows = self.images.index_select(0, self.indices.next())  # [B, P/8]
-        bits = (rows.unsqueeze(-1) >> self._shifts) & 1  # [B, P/8, 8], most significant bit first
-        return bits.reshape(len(rows), -1)[:, : self.num_pixels].float().reshape(-1, *self.shape)
+        rows = self.images.index_select(0, self.indices.next())  # [B, P/8] bytes
+        bits = self._bits.index_select(0, rows.view(-1).int())  # [B·P/8, 8]: one look-up per byte
+        return bits.view(len(rows), -1)[:, : self.num_pixels].reshape(-1, *self.shape)
 
 
 class StreamingBatchSampler:
