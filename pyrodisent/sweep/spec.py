@@ -5,6 +5,7 @@ A sweep file is a YAML mapping::
     name: seed000-small
     base: {seed: 0, model: {...}, data: {...}, regularizers: [...], train: {...}}
     # or  base: ../quickstart.yaml   (a run config file, relative to the sweep file)
+    set: {train.steps: 300}                 # fixed changes to the base (no column), as --set
     grid:                                   # cartesian product, first axis slowest
       - {key: model.hidden_width, name: capacity, values: [32, 128]}
       - zip:                                # one axis whose points set several keys together
@@ -55,7 +56,7 @@ from pyrodisent.cli import UserError
 
 SAMPLERS = ("choice", "uniform", "loguniform", "randint")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
-_TOP_KEYS = {"name", "description", "base", "grid", "random", "seeds", "resources", "max_attempts",
+_TOP_KEYS = {"name", "description", "base", "set", "grid", "random", "seeds", "resources", "max_attempts",
              "evaluate", "max_concurrent_trials"}
 
 
@@ -162,6 +163,11 @@ def parse_sweep(data: Any, base_dir: str | Path = ".", default_name: str = "swee
     if "base" not in data:
         raise SweepError("sweep key 'base' is missing: a run config mapping or the path of a config file")
     base = _base(data["base"], Path(base_dir))
+    fixed = data.get("set") or {}
+    if not isinstance(fixed, dict):
+        raise SweepError(f"sweep key 'set': a mapping {{config.path: value}}, got {fixed!r}")
+    for key, value in fixed.items():
+        set_path(base, _check_key(key, f"set.{key}"), copy.deepcopy(value))
     name = data.get("name", default_name)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
         raise SweepError(f"sweep key 'name': letters, digits, '.', '_' or '-' only, got {name!r}")

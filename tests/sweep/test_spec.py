@@ -109,9 +109,12 @@ def test_base_from_a_file_relative_to_the_sweep_file(tmp_path: Path):
     (tmp_path / "configs" / "run.yaml").write_text(yaml.safe_dump(BASE))
     (tmp_path / "sweeps").mkdir()
     path = tmp_path / "sweeps" / "s.yaml"
-    path.write_text(yaml.safe_dump({"base": "../configs/run.yaml", "grid": {"train.steps": [2, 3]}}))
+    path.write_text(yaml.safe_dump({"base": "../configs/run.yaml", "grid": {"train.steps": [2, 3]},
+                                    "set": {"model.hidden_width": 16, "train.optimizer.lr": 0.01}}))
     spec = load_sweep(path)
-    assert spec.name == "s" and spec.base == BASE and len(spec.trials()) == 2
+    assert spec.name == "s" and len(spec.trials()) == 2
+    assert spec.base["model"]["hidden_width"] == 16 and spec.base["train"]["optimizer"] == {"lr": 0.01}
+    assert spec.base["data"] == BASE["data"] and "hidden_width" not in spec.trials()[0].params
 
 
 def test_set_path_follows_override_semantics():
