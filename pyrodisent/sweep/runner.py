@@ -321,6 +321,7 @@ def _schedule(spec, sweep, todo, records, executor, counts, log, results_every_s
         while queue or in_flight:
             while queue and len(in_flight) < window:
                 trial = queue.pop()
+                records[trial.trial_id] = sweep.describe(trial, records[trial.trial_id])
                 attempt = int(records[trial.trial_id].get("attempts") or 0) + 1
                 records[trial.trial_id]["attempts"] = attempt
                 tries[trial.trial_id] = tries.get(trial.trial_id, 0) + 1

@@ -101,7 +101,9 @@ class SweepDir:
 
     # ------------------------------------------------------------ set-up
     def prepare(self, spec: SweepSpec, trials: list[Trial]) -> dict[str, dict[str, Any]]:
-        """Write sweep.yaml and manifest.json; create records for new trials; return all records."""
+        """Write sweep.yaml and manifest.json; return every trial's record (read, or a new
+        pending one kept in memory: a trial's record is written when it is first submitted,
+        see :meth:`describe`, so a sweep of 40,000 trials does not start with 40,000 writes)."""
         self.trials_root.mkdir(parents=True, exist_ok=True)
         write_atomic(self.root / "sweep.yaml", yaml.safe_dump(spec.source, sort_keys=False))
         manifest = {
@@ -114,11 +116,15 @@ class SweepDir:
             record = self.read(t.trial_id)
             if record is None:
                 record = {"trial": t.trial_id, "state": "pending", "attempts": 0, "error": None}
-            if record.get("index") != t.index or record.get("params") != t.params or "config" not in record:
-                record.update(index=t.index, params=t.params, config=t.config)
-                self.write(record)
             records[t.trial_id] = record
         return records
+
+    def describe(self, trial: Trial, record: dict[str, Any]) -> dict[str, Any]:
+        """Write the trial's index, axis values and config into its record if they changed."""
+        if record.get("index") != trial.index or record.get("params") != trial.params or "config" not in record:
+            record = {**record, "index": trial.index, "params": trial.params, "config": trial.config}
+            self.write(record)
+        return record
 
     def manifest(self) -> dict[str, Any]:
         data = read_json(self.root / "manifest.json")

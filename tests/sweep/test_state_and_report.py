@@ -92,6 +92,10 @@ def test_prepare_keeps_records_and_writes_atomically(tmp_path):
     sweep = SweepDir(tmp_path)
     records = sweep.prepare(spec, trials)
     assert [r["state"] for r in records.values()] == ["pending", "pending"]
+    assert not list(sweep.trials_root.iterdir())  # records are written when trials are submitted
+    for t in trials:
+        sweep.describe(t, records[t.trial_id])
+    assert sweep.read(trials[1].trial_id)["config"]["train"]["steps"] == 2
     sweep.update(trials[0].trial_id, state="finished", attempts=1)
     again = sweep.prepare(spec, trials)
     assert again[trials[0].trial_id]["state"] == "finished" and again[trials[1].trial_id]["state"] == "pending"
