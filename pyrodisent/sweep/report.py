@@ -151,7 +151,8 @@ def plot_best_elbo_grouping(rows: list[dict], path: Path) -> str:
 
 
 def plot_metric_violins(rows: list[dict], out: Path) -> list[str]:
-    metrics = sorted({k for r in rows for k in r if k.startswith("metric.")})
+    # one plot per metric score; per-factor details ("mig/factor_0") stay in the table
+    metrics = sorted({k for r in rows for k in r if k.startswith("metric.") and "/" not in k})
     metrics = [m for m in metrics if _column(rows, (m,))]
     if not metrics:
         return ["skipped violin_<metric>.png (seed 000 Fig. 7, seed 002 Fig. 1): no numeric metric.* column "
@@ -209,24 +210,33 @@ def plot_tc_vs_grouping(rows: list[dict], path: Path) -> str:
     missing = [n for n, c in (("grouping_factor", grp), ("latent_dim", lat), ("a loss.<regularizer>/tc term", tc)) if c is None]
     if missing:
         return f"skipped tc_vs_grouping_factor.png (seed 000 Fig. 3): no column for {', '.join(missing)}"
-    curves: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    strength = _column(rows, STRENGTH_COLUMNS, varying=True)  # Fig. 3 fixes β = 10: one panel per β
+    panels: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in rows:
-        curves[int(_number(r[lat]))][int(_number(r[grp]))].append(_number(r[tc]))
+        s = _number(r[strength]) if strength else None
+        panels[s][int(_number(r[lat]))][int(_number(r[grp]))].append(_number(r[tc]))
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for n in sorted(curves):
-        xs = sorted(curves[n])
-        stats = [_band(curves[n][i]) for i in xs]
-        ax.plot(xs, [s[0] for s in stats], "o-", label=f"latent dim {n}")
-        ax.fill_between(xs, [s[1] for s in stats], [s[2] for s in stats], alpha=0.2)
-    ax.set_xlabel("grouping factor i")
-    ax.set_ylabel(f"final TC ({tc.removeprefix('loss.')}, nats)")
-    ax.set_title("TC vs grouping factor (seed 000 Fig. 3)")
-    ax.legend(fontsize=7)
+    keys = sorted(panels, key=lambda v: (v is None, v))
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False, sharey=True)
+    for ax, s in zip(axes[0], keys):
+        curves = panels[s]
+        for n in sorted(curves):
+            xs = sorted(curves[n])
+            stats = [_band(curves[n][i]) for i in xs]
+            ax.plot(xs, [st[0] for st in stats], "o-", label=f"latent dim {n}")
+            ax.fill_between(xs, [st[1] for st in stats], [st[2] for st in stats], alpha=0.2)
+        ax.set_xlabel("grouping factor i")
+        if s is not None:
+            ax.set_title(f"{strength} = {s:g}", fontsize=9)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel(f"final TC ({tc.removeprefix('loss.')}, nats)")
+    fig.suptitle("TC vs grouping factor, mean and 5-95 % over runs (seed 000 Fig. 3)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return f"wrote {path.name}: {tc} against {grp} for {len(curves)} latent dim(s)"
+    latents = {n for p in panels.values() for n in p}
+    return f"wrote {path.name}: {tc} against {grp} for {len(latents)} latent dim(s)" + (
+        f", one panel per {strength}" if strength else "")
 
 
 def plot_tc_mean_vs_sample(rows: list[dict], path: Path) -> str:
@@ -269,6 +279,9 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> di
     table = sweep.write_results(rows)
     out = Path(out_dir) if out_dir else sweep.root / "report"
     out.mkdir(parents=True, exist_ok=True)
+    for stale in [*out.glob("violin_*.png"), *(out / n for n in ("best_elbo_grouping.png",
+                  "tc_vs_grouping_factor.png", "tc_mean_vs_tc_sample.png"))]:
+        stale.unlink(missing_ok=True)  # a plot the table no longer supports is not left behind
     finished = [r for r in rows if r["state"] == "finished"]
     states = {s: sum(r["state"] == s for r in rows) for s in ("finished", "failed", "running", "pending")}
     lines = [f"{len(rows)} trials: " + ", ".join(f"{v} {k}" for k, v in states.items() if v), f"table: {table}"]
