@@ -2,8 +2,9 @@
 
 Each area registers its own subcommands: a module listed in :data:`COMMAND_MODULES`
 exposes ``add_commands(subparsers)``, which adds parsers whose ``func(args) -> int`` runs
-the command. Errors a user can fix (:class:`UserError` and its subclasses, ``ValueError``
-from validation) print one clear message and exit 2; no traceback.
+the command. Errors a user can fix (:class:`~pyrodisent.errors.UserError` and its
+subclasses, unknown component names, missing files) print one clear message and exit 2;
+no traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from pyrodisent.errors import UserError  # noqa: F401  (re-exported: pyrodisent.cli.UserError)
 
 COMMAND_MODULES = (
     "pyrodisent.engine.cli",  # train, plugins
@@ -20,8 +23,6 @@ COMMAND_MODULES = (
 )
 
 
-class UserError(Exception):
-    """An error in the user's input (config, paths, names): printed without a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:

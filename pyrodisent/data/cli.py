@@ -33,7 +33,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def parse_options(items: list[str]) -> dict:
     import yaml
 
-    from pyrodisent.cli import UserError
+    from pyrodisent.errors import UserError
 
     options = {}
     for item in items:
@@ -48,7 +48,7 @@ def parse_options(items: list[str]) -> dict:
 
 
 def _generate(args) -> int:
-    from pyrodisent.cli import UserError
+    from pyrodisent.errors import UserError
     from pyrodisent.data import get_dataset
     from pyrodisent.data.hdf5 import save_h5
 

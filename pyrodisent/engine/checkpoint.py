@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from pyrodisent.cli import UserError
+from pyrodisent.errors import UserError
 
 CHECKPOINT_NAME = "checkpoint.pt"
 

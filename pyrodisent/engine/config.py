@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import yaml
 
-from pyrodisent.cli import UserError
+from pyrodisent.errors import UserError
 
 OPTIMIZERS = ("adam", "adamw")
 

@@ -28,7 +28,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from pyrodisent.cli import UserError
+from pyrodisent.errors import UserError
 from pyrodisent.data import FactorDataset, get_dataset
 from pyrodisent.elbo import DisentELBO
 from pyrodisent.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_atomic
