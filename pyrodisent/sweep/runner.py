@@ -30,7 +30,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-from pyrodisent.cli import UserError
+from pyrodisent.errors import UserError
 from pyrodisent.sweep.spec import Evaluation, SweepError, SweepSpec, Trial
 from pyrodisent.sweep.state import EVALUATION_NAME, SweepDir, write_json_atomic
 
@@ -287,6 +287,8 @@ def run_sweep(
     ``num_cpus``/``num_gpus`` size a Ray started here (default: all of this machine).
     """
     log = log or (lambda message: None)
+    if use_ray:
+        import_ray()  # before anything is written: without Ray, say how to install it
     trials = spec.trials()
     check_evaluation(spec.evaluate)
     sweep = SweepDir(out_dir)

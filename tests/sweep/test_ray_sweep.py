@@ -110,7 +110,7 @@ def test_a_trial_that_raises_is_recorded_as_failed_while_the_others_finish(ray_a
 def test_a_killed_worker_is_retried_and_resumes_from_its_checkpoint(ray_address, tmp_path):
     spec = parse_sweep(sweep_data(
         grid=[{"name": "strength", "values": [6.0]}],
-        base={**copy.deepcopy(BASE), "train": {**BASE["train"], "steps": 400, "checkpoint_every": 20, "log_every": 20}},
+        base={**copy.deepcopy(BASE), "train": {**BASE["train"], "steps": 200, "checkpoint_every": 20, "log_every": 20}},
     ))
     (trial,) = spec.trials()
     sweep = SweepDir(tmp_path)
@@ -137,7 +137,7 @@ def test_a_killed_worker_is_retried_and_resumes_from_its_checkpoint(ray_address,
     assert record["state"] == "finished" and record["attempts"] == 2 and record["pid"] != killed[0]
     assert any(line.startswith("retrying") for line in logs)
     summary = json.loads((sweep.trial_dir(trial.trial_id) / "summary.json").read_text())
-    assert summary["steps_done"] == 400
+    assert summary["steps_done"] == 200
 
 
 def test_a_killed_sweep_completes_on_rerun_without_redoing_finished_trials(ray_address, tmp_path):

@@ -166,3 +166,17 @@ def test_report_on_a_sweep_directory(tiny_config, tmp_path):
         rows = list(csv.DictReader(f))
     assert [float(r["beta"]) for r in rows] == [1.0, 6.0]
     assert (tmp_path / "report" / "report.txt").read_text().count("skipped") == 3
+
+
+def test_without_ray_the_command_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    import sys
+
+    from pyrodisent.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    path = tmp_path / "s.yaml"
+    path.write_text("base: {model: {name: vae}, data: {name: generated_dsprites}}\n")
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'pyrodisent[sweep]'" in err and "--no-ray" in err
+    assert not (tmp_path / "out").exists()
