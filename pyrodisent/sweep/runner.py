@@ -292,6 +292,11 @@ def run_sweep(
     trials = spec.trials()
     check_evaluation(spec.evaluate)
     sweep = SweepDir(out_dir)
+    with sweep.lock():
+        return _run_locked(spec, sweep, trials, address, num_cpus, num_gpus, use_ray, log, results_every_s)
+
+
+def _run_locked(spec, sweep, trials, address, num_cpus, num_gpus, use_ray, log, results_every_s):
     records = sweep.prepare(spec, trials)
     todo = [t for t in trials if records[t.trial_id].get("state") != "finished"]
     skipped = len(trials) - len(todo)

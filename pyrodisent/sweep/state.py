@@ -25,7 +25,9 @@ import io
 import json
 import math
 import os
+import socket
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -98,6 +100,36 @@ class SweepDir:
         record.update(changes)
         self.write(record)
         return record
+
+    @contextmanager
+    def lock(self):
+        """Hold an exclusive lock on the sweep directory while a driver runs it.
+
+        ``flock`` on ``.sweep.lock``: a second ``pyrodisent sweep`` on the same directory
+        stops with an error instead of running trials twice; the kernel drops the lock
+        when its holder dies, so a killed sweep never leaves a stale lock.
+        """
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle = open(self.root / ".sweep.lock", "a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise SweepError(
+                    f"{str(self.root)!r} is being run by another `pyrodisent sweep` ({holder}); wait for "
+                    f"it or stop it, then run this command again"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+            handle.flush()
+            yield
+        finally:
+            handle.close()
 
     # ------------------------------------------------------------ set-up
     def prepare(self, spec: SweepSpec, trials: list[Trial]) -> dict[str, dict[str, Any]]:

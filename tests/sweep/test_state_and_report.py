@@ -180,3 +180,15 @@ def test_without_ray_the_command_says_how_to_install_it(monkeypatch, tmp_path, c
     err = capsys.readouterr().err
     assert "pip install 'pyrodisent[sweep]'" in err and "--no-ray" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_second_driver_on_the_same_directory_is_refused(tmp_path):
+    from pyrodisent.sweep.spec import SweepError
+
+    sweep = SweepDir(tmp_path)
+    with sweep.lock():
+        with pytest.raises(SweepError, match=r"is being run by another `pyrodisent sweep` \(pid \d+"):
+            with SweepDir(tmp_path).lock():
+                pass
+    with SweepDir(tmp_path).lock():  # released on exit
+        pass
