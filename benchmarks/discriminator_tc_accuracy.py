@@ -82,6 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--dims", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--rhos", type=float, nargs="+", default=[0.3, 0.6, 0.9])
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="repeats use seeds first-seed, first-seed + 1, ...")
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--independent-batch", action="store_true",
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
     for dim in args.dims:
         for rho in args.rhos:
             start = time.perf_counter()
-            values = [estimate_once(dim, rho, seed, args) for seed in range(args.repeats)]
+            values = [estimate_once(dim, rho, seed, args) for seed in range(args.first_seed, args.first_seed + args.repeats)]
             seconds = (time.perf_counter() - start) / args.repeats
             mean = statistics.fmean(values)
             sd = statistics.stdev(values) if len(values) > 1 else 0.0
