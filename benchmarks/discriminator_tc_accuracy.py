@@ -23,15 +23,13 @@ import argparse
 import json
 import math
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
+from pyrodisent_plugins.discriminator import DiscriminatorTotalCorrelation
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pyrodisent import PosteriorBatch  # noqa: E402
-from pyrodisent_plugins.discriminator import DiscriminatorTotalCorrelation  # noqa: E402
+from pyrodisent import PosteriorBatch
 
 # seed 004 Table 1: (D, ρ) -> (estimated TC, true TC, error)
 PAPER_TABLE_1 = {

@@ -30,7 +30,8 @@ the VAE's graph), and checkpointing through ``get_extra_state``/``set_extra_stat
 from __future__ import annotations
 
 import abc
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pyro.distributions as dist
 import pytest
 import torch
+from pyrodisent_plugins.dip import DIPVAE, batch_covariance, dip_terms
 
 import pyrodisent
 from pyrodisent import PosteriorBatch
-from pyrodisent_plugins.dip import DIPVAE, batch_covariance, dip_terms
 
 # μ rows with mean (1, 1); centered [[0, 1], [2, -1], [-2, 0]] ⇒ Cov(μ) = [[8/3, -2/3], [-2/3, 2/3]]
 LOC = torch.tensor([[1.0, 2.0], [3.0, 0.0], [-1.0, 1.0]], dtype=torch.float64)

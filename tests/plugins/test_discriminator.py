@@ -10,11 +10,11 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
+from pyrodisent_plugins.discriminator import DiscriminatorTotalCorrelation, permute_dims
 
 import pyrodisent
 from pyrodisent import PosteriorBatch
 from pyrodisent.estimators.gaussian import gaussian_total_correlation
-from pyrodisent_plugins.discriminator import DiscriminatorTotalCorrelation, permute_dims
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,10 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
+from pyrodisent_plugins.variance import VariancePenalty, default_eta
 
 import pyrodisent
 from pyrodisent import PosteriorBatch
-from pyrodisent_plugins.variance import VariancePenalty, default_eta
 
 
 def hand_built_posterior() -> PosteriorBatch:
