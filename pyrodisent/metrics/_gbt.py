@@ -85,44 +85,49 @@ def _build_tree(order: np.ndarray, xs: np.ndarray, g: np.ndarray, importance: np
     # (node id, start, end, impurity) of the nodes to split at this depth; order/xs segments
     frontier = [(root, 0, n, root_impurity)]
     split_any = False
+    counts = np.arange(1, n, dtype=np.float64)
+    buf_left, buf_right = np.empty((n_features, n - 1)), np.empty((n_features, n - 1))
     for depth in range(MAX_DEPTH):
         next_frontier = []
-        new_order, new_xs = order.copy(), xs.copy()
+        last = depth == MAX_DEPTH - 1  # children are leaves: no need to partition
+        if not last:
+            new_order, new_xs = np.empty_like(order), np.empty_like(xs)
         for node, start, end, impurity in frontier:
             m = end - start
             if m < 2 or impurity <= _LEAF_IMPURITY:
-                continue
+                continue  # a leaf; its segment of new_order is never read again
             seg = order[:, start:end]
             xseg = xs[:, start:end]
             gs = g[seg]
             left_sum = np.cumsum(gs, axis=1)[:, :-1]
             total = left_sum[0, -1] + gs[0, -1]
-            n_left = np.arange(1, m, dtype=np.float64)
-            proxy = left_sum * left_sum / n_left + (total - left_sum) ** 2 / (m - n_left)
-            valid = xseg[:, 1:] > xseg[:, :-1] + _FEATURE_THRESHOLD
-            proxy = np.where(valid, proxy, -np.inf)
-            flat = int(np.argmax(proxy))
-            best = proxy.flat[flat]
+            # proxy impurity improvement of sklearn's squared error: S_L²/n_L + S_R²/n_R
+            proxy, right = buf_left[:, : m - 1], buf_right[:, : m - 1]
+            np.multiply(left_sum, left_sum, out=proxy)
+            proxy /= counts[: m - 1]
+            np.subtract(total, left_sum, out=right)
+            right *= right
+            right /= counts[m - 2::-1]
+            proxy += right
+            np.copyto(proxy, -np.inf, where=xseg[:, 1:] <= xseg[:, :-1] + _FEATURE_THRESHOLD)
+            row_best = proxy.max(axis=1)
+            best = row_best.max()
             if not np.isfinite(best):
                 continue  # every feature constant in this node
-            near = proxy >= best - _TIE_RTOL * abs(best)
-            if np.count_nonzero(near) > 1:
-                tied = np.flatnonzero(near.any(axis=1))
-                if len(tied) > 1:  # features giving the same best partition: sklearn's random order decides
-                    if rng is None:
-                        raise AmbiguousSplit(f"features {tied.tolist()} tie for the best split of a node ({m} samples)")
-                    f = int(tied[rng.randint(len(tied))])
-                else:
-                    f = int(tied[0])
-                p = int(np.argmax(proxy[f]))
+            tied = np.flatnonzero(row_best >= best - _TIE_RTOL * abs(best))
+            if len(tied) > 1:  # features giving the same best partition: sklearn's random order decides
+                if rng is None:
+                    raise AmbiguousSplit(f"features {tied.tolist()} tie for the best split of a node ({m} samples)")
+                f = int(tied[rng.randint(len(tied))])
             else:
-                f, p = divmod(flat, m - 1)  # left = positions start .. start + p
+                f = int(tied[0])
+            p = int(np.argmax(proxy[f]))  # left = positions start .. start + p (first maximum, as sklearn)
             lo, hi = xseg[f, p], xseg[f, p + 1]
             threshold = lo / 2.0 + hi / 2.0
             if threshold == hi or not np.isfinite(threshold):
                 threshold = lo
-            goes_left = np.zeros(len(g), dtype=bool)
-            goes_left[seg[f, : p + 1]] = True
+            goes_right = np.ones(len(g), dtype=bool)
+            goes_right[seg[f, : p + 1]] = False
             n_l = p + 1
             _, _, imp_l = _impurity(g[seg[f, :n_l]])
             _, _, imp_r = _impurity(g[seg[f, n_l:]])
@@ -131,15 +136,15 @@ def _build_tree(order: np.ndarray, xs: np.ndarray, g: np.ndarray, importance: np
             tree.feature[node], tree.threshold[node] = f, threshold
             tree.left[node], tree.right[node] = left_node, right_node
             split_any = True
-            # stable partition of every feature's segment: left samples first
-            mask = goes_left[seg]
-            new_order[:, start:start + n_l] = seg[mask].reshape(n_features, n_l)
-            new_order[:, start + n_l:end] = seg[~mask].reshape(n_features, m - n_l)
-            new_xs[:, start:start + n_l] = xseg[mask].reshape(n_features, n_l)
-            new_xs[:, start + n_l:end] = xseg[~mask].reshape(n_features, m - n_l)
             next_frontier.append((left_node, start, start + n_l, imp_l))
             next_frontier.append((right_node, start + n_l, end, imp_r))
-        if not next_frontier:
+            if last:
+                continue
+            # stable partition of every feature's segment: left samples first
+            permutation = np.argsort(goes_right[seg].view(np.uint8), axis=1, kind="stable")
+            new_order[:, start:end] = np.take_along_axis(seg, permutation, axis=1)
+            new_xs[:, start:end] = np.take_along_axis(xseg, permutation, axis=1)
+        if not next_frontier or last:
             break
         order, xs, frontier = new_order, new_xs, next_frontier
     tree.freeze()

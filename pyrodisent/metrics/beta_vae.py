@@ -16,12 +16,18 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from pyrodisent.metrics.utils import as_representation, check_count, check_random_state
+from pyrodisent.metrics.utils import (
+    as_representation,
+    check_count,
+    check_random_state,
+    observations_for,
+    observations_use_no_randomness,
+)
 
 BATCH_SIZE = 64
 NUM_TRAIN = 10_000
 NUM_EVAL = 5_000
-_POINTS_PER_CALL = 16  # points whose observations are encoded in one call (no effect on numbers)
+_POINTS_PER_CALL = 32  # points whose observations are encoded in one call (no effect on numbers)
 
 
 def _cat(observations):
@@ -33,19 +39,24 @@ def beta_vae_points(representation, dataset, batch_size: int, num_points: int, r
     rs = check_random_state(random_state)
     rep = as_representation(representation)
     features, labels = [], []
+    batched = observations_use_no_randomness(dataset)
     done = 0
     while done < num_points:
         chunk = min(_POINTS_PER_CALL, num_points - done)
-        observations = []
+        observations, batches = [], []
         for _ in range(chunk):
             k = rs.randint(low=0, high=dataset.num_factors)
             factors1 = dataset.sample_factors(batch_size, rs)
             factors2 = dataset.sample_factors(batch_size, rs)
             factors2[:, k] = factors1[:, k]
-            observations.append(dataset.sample_observations_from_factors(factors1, rs))
-            observations.append(dataset.sample_observations_from_factors(factors2, rs))
+            if batched:
+                batches += [factors1, factors2]
+            else:
+                observations.append(dataset.sample_observations_from_factors(factors1, rs))
+                observations.append(dataset.sample_observations_from_factors(factors2, rs))
             labels.append(k)
-        codes = rep(_cat(observations)).reshape(chunk, 2, batch_size, -1)
+        x = observations_for(dataset, batches, rs) if batched else _cat(observations)
+        codes = rep(x).reshape(chunk, 2, batch_size, -1)
         features.append(np.mean(np.abs(codes[:, 0] - codes[:, 1]), axis=1))
         done += chunk
     return np.concatenate(features), np.asarray(labels, dtype=np.int64)

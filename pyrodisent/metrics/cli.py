@@ -31,7 +31,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _evaluate(args) -> int:
     from pathlib import Path
 
-    from pyrodisent.cli import UserError
+    from pyrodisent.errors import UserError
     from pyrodisent.metrics.evaluate import evaluate_run
     from pyrodisent.plugin_manager import get_component
 

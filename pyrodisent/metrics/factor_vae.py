@@ -17,14 +17,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pyrodisent.metrics.utils import as_representation, check_count, check_random_state
+from pyrodisent.metrics.utils import (
+    as_representation,
+    check_count,
+    check_random_state,
+    observations_for,
+    observations_use_no_randomness,
+)
 
 BATCH_SIZE = 64
 NUM_TRAIN = 10_000
 NUM_EVAL = 5_000
 NUM_VARIANCE_ESTIMATE = 10_000
 PRUNE_THRESHOLD = 0.05
-_VOTES_PER_CALL = 32  # votes whose observations are encoded in one call (no effect on numbers)
+_VOTES_PER_CALL = 64  # votes whose observations are encoded in one call (no effect on numbers)
 
 
 def _cat(observations):
@@ -44,17 +50,22 @@ def _votes(rep, dataset, batch_size, num_votes, rs, variances, active) -> np.nda
     """[K, D] vote counts (the reference's ``_generate_training_batch``)."""
     num_factors = dataset.num_factors
     votes = np.zeros((num_factors, variances.shape[0]), dtype=np.int64)
+    batched = observations_use_no_randomness(dataset)
     done = 0
     while done < num_votes:
         chunk = min(_VOTES_PER_CALL, num_votes - done)
-        indices, observations = [], []
+        indices, observations, batches = [], [], []
         for _ in range(chunk):
             k = rs.randint(num_factors)
             factors = dataset.sample_factors(batch_size, rs)
             factors[:, k] = factors[0, k]
             indices.append(k)
-            observations.append(dataset.sample_observations_from_factors(factors, rs))
-        codes = rep(_cat(observations)).reshape(chunk, batch_size, -1)
+            if batched:
+                batches.append(factors)
+            else:
+                observations.append(dataset.sample_observations_from_factors(factors, rs))
+        x = observations_for(dataset, batches, rs) if batched else _cat(observations)
+        codes = rep(x).reshape(chunk, batch_size, -1)
         local = np.var(codes, axis=1, ddof=1)
         argmins = np.argmin(local[:, active] / variances[active], axis=1)
         np.add.at(votes, (np.asarray(indices), argmins), 1)

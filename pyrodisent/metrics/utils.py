@@ -235,6 +235,23 @@ def as_representation(representation) -> Representation:
     )
 
 
+def observations_use_no_randomness(dataset) -> bool:
+    """True when ``sample_observations_from_factors`` draws nothing from the random state
+    (a :class:`FactorDataset` on its full grid): observations of many factor batches can then
+    be fetched in one call without changing the random stream."""
+    from pyrodisent.data import FactorDataset
+
+    return isinstance(dataset, FactorDataset) and dataset.is_full_grid
+
+
+def observations_for(dataset, factor_batches: list, rs: np.random.RandomState):
+    """Observations of each factor batch, concatenated (one call when no randomness is used)."""
+    if observations_use_no_randomness(dataset):
+        return dataset.sample_observations_from_factors(np.concatenate(factor_batches), rs)
+    parts = [dataset.sample_observations_from_factors(f, rs) for f in factor_batches]
+    return torch.cat(parts) if torch.is_tensor(parts[0]) else np.concatenate(parts)
+
+
 def generate_codes_and_factors(
     representation, dataset, num_points: int, random_state, batch_size: int = SAMPLE_BATCH_SIZE
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -247,13 +264,22 @@ def generate_codes_and_factors(
     rs = check_random_state(random_state)
     num_points = check_count("num_points", num_points)
     rep = as_representation(representation)
+    x, factors = _draw(dataset, num_points, rs, batch_size)
+    return rep(x), factors
+
+
+def _draw(dataset, num_points: int, rs, batch_size: int):
+    """Observations and factors in the reference's order: per batch of 16, factors then observations."""
+    if observations_use_no_randomness(dataset):
+        factors = [dataset.sample_factors(min(batch_size, num_points - s), rs) for s in range(0, num_points, batch_size)]
+        return observations_for(dataset, factors, rs), np.concatenate(factors)
     factors, observations = [], []
     for start in range(0, num_points, batch_size):
         f = dataset.sample_factors(min(batch_size, num_points - start), rs)
         factors.append(f)
         observations.append(dataset.sample_observations_from_factors(f, rs))
     x = torch.cat(observations) if torch.is_tensor(observations[0]) else np.concatenate(observations)
-    return rep(x), np.concatenate(factors)
+    return x, np.concatenate(factors)
 
 
 def generate_posterior_and_factors(
@@ -263,14 +289,9 @@ def generate_posterior_and_factors(
     rs = check_random_state(random_state)
     num_points = check_count("num_points", num_points)
     rep = as_representation(representation)
-    factors, observations = [], []
-    for start in range(0, num_points, batch_size):
-        f = dataset.sample_factors(min(batch_size, num_points - start), rs)
-        factors.append(f)
-        observations.append(dataset.sample_observations_from_factors(f, rs))
-    x = torch.cat(observations) if torch.is_tensor(observations[0]) else np.concatenate(observations)
+    x, factors = _draw(dataset, num_points, rs, batch_size)
     loc, scale = rep.posterior(x)
-    return loc, scale, np.concatenate(factors)
+    return loc, scale, factors
 
 
 def top_two_gap(matrix: np.ndarray) -> np.ndarray:
