@@ -157,6 +157,7 @@ def evaluate_run(
     tensorboard: bool = True,
     progress: bool = True,
     step: int = 0,
+    plot_points: int = 2000,
 ) -> dict:
     """Evaluate a trained ``model`` (``encode(x) -> (loc, scale)``, ``mean_image(z)``,
     ``latent_dim``) on ``dataset`` and write the results into ``out_dir``:
@@ -165,7 +166,7 @@ def evaluate_run(
       "random_state": ..., "fast": ..., "representation": "mean" | "sampled"}``;
     - the scalars under tags ``evaluation/<score>`` in a TensorBoard log in ``out_dir/tb``;
     - PNG plots (``plots/``): latent traversals, the factor × latent MI heatmap, the latent
-      pair plot.
+      pair plot (from ``plot_points`` random observations).
 
     Returns the dict written to ``evaluation.json`` (plus ``"plots"``: the PNG paths).
     """
@@ -202,5 +203,6 @@ def evaluate_run(
             from pyrodisent.metrics.plots import save_evaluation_plots
 
             result = dict(result)
-            result["plots"] = [str(p) for p in save_evaluation_plots(model, dataset, out / "plots", random_state)]
+            paths = save_evaluation_plots(model, dataset, out / "plots", random_state, plot_points)
+            result["plots"] = [str(p) for p in paths]
     return result

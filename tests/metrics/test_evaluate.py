@@ -59,7 +59,7 @@ SMALL = {
 
 def test_evaluate_run_writes_json_tensorboard_and_plots(tmp_path):
     result = metrics.evaluate_run(FactorEncoder(), image_dataset(), list(SMALL), out_dir=tmp_path,
-                                  random_state=0, options=SMALL, progress=False)
+                                  random_state=0, options=SMALL, progress=False, plot_points=600)
     written = json.loads((tmp_path / "evaluation.json").read_text())
     assert written["scores"] == pytest.approx(result["scores"])
     assert set(written["seconds"]) == set(SMALL)
@@ -149,3 +149,14 @@ def test_cli_evaluate_uses_load_run_and_writes_into_the_run_dir(tmp_path, monkey
     assert main(["evaluate", str(tmp_path), "--metrics", "nope"]) == 2
     assert "unknown metric 'nope'" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
+
+
+def test_docs_examples_run():
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "metrics.md").read_text(), flags=re.S)
+    assert len(blocks) == 3
+    for code in blocks:
+        namespace: dict = {"__name__": "__doc_example__"}
+        exec(compile(code, "docs/metrics.md", "exec"), namespace)
+    assert namespace["pyrodisent_metrics"]()["code_variance"] is namespace["code_variance"]

@@ -79,18 +79,18 @@ def test_sap(codes):
 
 def test_dci(codes):
     z, f = codes["perfect"]
-    perfect_scores = metrics.dci(z[:500], f[:500], z[500:750], f[500:750], random_state=0)
+    perfect_scores = metrics.dci(z[:300], f[:300], z[300:450], f[300:450], random_state=0)
     assert perfect_scores["dci/disentanglement"] > 0.9
     assert perfect_scores["dci/informativeness_test"] > 0.95
     z, f = codes["independent"]
-    noise_scores = metrics.dci(z[:500], f[:500], z[500:750], f[500:750], random_state=0)
+    noise_scores = metrics.dci(z[:300], f[:300], z[300:450], f[300:450], random_state=0)
     assert noise_scores["dci/disentanglement"] < 0.15
 
 
 def test_dci_is_reproducible_and_thread_count_does_not_change_it(codes):
     z, f = codes["split"]
-    one = metrics.dci(z[:400], f[:400], test_size=0.25, random_state=3, n_jobs=1)
-    two = metrics.dci(z[:400], f[:400], test_size=0.25, random_state=3, n_jobs=2)
+    one = metrics.dci(z[:200], f[:200], test_size=0.25, random_state=3, n_jobs=1)
+    two = metrics.dci(z[:200], f[:200], test_size=0.25, random_state=3, n_jobs=2)
     assert one == two
 
 
