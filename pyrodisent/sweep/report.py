@@ -183,6 +183,9 @@ def plot_metric_violins(rows: list[dict], out: Path) -> list[str]:
             for body in parts["bodies"]:
                 body.set_facecolor(color)
                 body.set_alpha(0.5)
+            for key in ("cbars", "cmins", "cmaxes", "cmedians"):
+                if key in parts:
+                    parts[key].set_color(color)
             handles.append((parts["bodies"][0], f"{hue} = {h:g}" if h is not None else None))
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels(groups, rotation=20, fontsize=8)
