@@ -75,15 +75,19 @@ def main(argv=None) -> int:
     results = {"grid": args.grid, "factor_sizes": GRIDS[args.grid], "fast": args.fast, "cpu_count": os.cpu_count(),
                "machine": platform.processor() or platform.machine(), "load_average": os.getloadavg(),
                "dci_estimator": options.get("dci", {}).get("estimator"), "metrics": {}}
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    cpu = cpu_start
     for name, scores, seconds in iter_metrics(represent, data, names, random_state=0, fast=args.fast, options=options):
+        cpu_seconds, cpu = time.process_time() - cpu, time.process_time()
         main_scores = {k: round(v, 4) for k, v in scores.items() if "/factor_" not in k}
-        results["metrics"][name] = {"seconds": round(seconds, 2), "scores": main_scores}
-        print(f"{name:<14} {seconds:8.2f} s  {main_scores}", flush=True)
+        results["metrics"][name] = {"seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
+                                    "scores": main_scores}
+        print(f"{name:<14} {seconds:8.2f} s wall {cpu_seconds:8.2f} s CPU  {main_scores}", flush=True)
     total = time.perf_counter() - start
     results["total_seconds"] = round(total, 2)
+    results["total_cpu_seconds"] = round(time.process_time() - cpu_start, 2)
     results["load_average_after"] = os.getloadavg()
-    print(f"{'total':<14} {total:8.2f} s   (load average before/after: {results['load_average']} / "
+    print(f"{'total':<14} {total:8.2f} s wall {results['total_cpu_seconds']:8.2f} s CPU  (load average before/after: {results['load_average']} / "
           f"{results['load_average_after']})")
     if args.json:
         with open(args.json, "w") as fh:

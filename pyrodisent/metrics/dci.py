@@ -18,7 +18,6 @@ sklearn itself. Factors are fitted in parallel threads (``n_jobs``), which chang
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
@@ -33,18 +32,12 @@ from pyrodisent.metrics.utils import (
     check_count,
     check_factors,
     check_random_state,
+    default_jobs,
     generate_codes_and_factors,
 )
 
 NUM_TRAIN = 10_000
 NUM_TEST = 5_000
-
-
-def _default_jobs() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 ESTIMATORS = ("presorted", "sklearn")
@@ -83,7 +76,7 @@ def gbt_importance_matrix(codes, factors, codes_test, factors_test, random_state
     for k in range(factors.shape[1]):
         if len(np.unique(factors[:, k])) < 2:
             raise ValueError(f"factor {k} has a single class in the training points; DCI needs >= 2")
-    jobs = _default_jobs() if n_jobs is None else check_count("n_jobs", n_jobs)
+    jobs = default_jobs() if n_jobs is None else check_count("n_jobs", n_jobs)
     results = Parallel(n_jobs=min(jobs, factors.shape[1]), prefer="threads")(
         delayed(_fit_factor)(codes, factors[:, k], codes_test, factors_test[:, k], int(seeds[k]), estimator)
         for k in range(factors.shape[1])

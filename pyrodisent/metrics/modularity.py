@@ -17,6 +17,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -27,6 +28,7 @@ from pyrodisent.metrics.utils import (
     check_count,
     check_factors,
     check_random_state,
+    default_jobs,
     discrete_mutual_information,
     generate_codes_and_factors,
     histogram_discretize,
@@ -81,12 +83,13 @@ def modularity_explicitness(codes, factors, codes_test, factors_test, num_bins: 
     mean, std = codes.mean(axis=0), codes.std(axis=0)
     std = np.where(std > 0, std, 1.0)  # the reference divides by 0 here; a constant dim stays 0
     x_train, x_test = (codes - mean) / std, (codes_test - mean) / std
-    aucs = []
     for k in range(factors.shape[1]):
         if len(np.unique(factors[:, k])) < 2:
             raise ValueError(f"factor {k} has a single class in the training points; explicitness needs >= 2")
-        aucs.append(_explicitness_factor(x_train, factors[:, k], x_test, factors_test[:, k]))
-    aucs = np.asarray(aucs)
+    aucs = np.asarray(Parallel(n_jobs=min(default_jobs(), factors.shape[1]), prefer="threads")(
+        delayed(_explicitness_factor)(x_train, factors[:, k], x_test, factors_test[:, k])
+        for k in range(factors.shape[1])
+    ))
     scores["explicitness_train"] = float(aucs[:, 0].mean())
     scores["explicitness_test"] = float(aucs[:, 1].mean())
     return scores

@@ -15,10 +15,18 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
-from pyrodisent.metrics.utils import check_codes, check_count, check_factors, generate_codes_and_factors, top_two_gap
+from pyrodisent.metrics.utils import (
+    check_codes,
+    check_count,
+    check_factors,
+    default_jobs,
+    generate_codes_and_factors,
+    top_two_gap,
+)
 
 NUM_TRAIN = 10_000
 NUM_TEST = 5_000
@@ -39,19 +47,25 @@ def _r2_matrix(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return np.nan_to_num(out)
 
 
-def _accuracy_matrix(codes, factors, codes_test, factors_test) -> np.ndarray:
-    out = np.zeros((codes.shape[1], factors.shape[1]))
-    for d in range(codes.shape[1]):
-        for k in range(factors.shape[1]):
-            if len(np.unique(factors[:, k])) < 2:
-                raise ValueError(f"factor {k} has a single class in the training points; SAP needs >= 2")
-            # dual=True is the liblinear solver the reference used (sklearn's old default).
-            clf = LinearSVC(C=SVC_C, class_weight="balanced", dual=True)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                clf.fit(codes[:, d:d + 1], factors[:, k])
-            out[d, k] = np.mean(clf.predict(codes_test[:, d:d + 1]) == factors_test[:, k])
-    return out
+def _accuracy(z, y, z_test, y_test) -> float:
+    # dual=True is the liblinear solver the reference used (sklearn's old default).
+    clf = LinearSVC(C=SVC_C, class_weight="balanced", dual=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(z[:, None], y)
+    return float(np.mean(clf.predict(z_test[:, None]) == y_test))
+
+
+def _accuracy_matrix(codes, factors, codes_test, factors_test, n_jobs: int | None = None) -> np.ndarray:
+    for k in range(factors.shape[1]):
+        if len(np.unique(factors[:, k])) < 2:
+            raise ValueError(f"factor {k} has a single class in the training points; SAP needs >= 2")
+    pairs = [(d, k) for d in range(codes.shape[1]) for k in range(factors.shape[1])]
+    jobs = default_jobs() if n_jobs is None else check_count("n_jobs", n_jobs)
+    values = Parallel(n_jobs=jobs, prefer="threads")(
+        delayed(_accuracy)(codes[:, d], factors[:, k], codes_test[:, d], factors_test[:, k]) for d, k in pairs
+    )
+    return np.array(values).reshape(codes.shape[1], factors.shape[1])
 
 
 def sap_matrix(codes, factors, codes_test=None, factors_test=None, continuous_factors: bool = False) -> np.ndarray:

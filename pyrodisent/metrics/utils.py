@@ -70,6 +70,16 @@ def check_count(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
+def default_jobs() -> int:
+    """Threads for per-factor fits: the CPUs this process may use."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 # --------------------------------------------------------------- discretization
 def histogram_discretize(codes: np.ndarray, num_bins: int = NUM_BINS) -> np.ndarray:
     """Per dimension, the bin index in ``num_bins`` equal-width bins over [min, max].
