@@ -119,8 +119,7 @@ def write_outputs(rows, args) -> None:
             f"{args.repeats} batches per point. TC in nats.\n\n"
         )
         f.write("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n")
-        for r in rows:
-            f.write("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in columns) + " |\n")
+        f.writelines("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in columns) + " |\n" for r in rows)
     import matplotlib
 
     matplotlib.use("Agg")

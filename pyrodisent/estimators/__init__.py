@@ -52,7 +52,11 @@ from pyrodisent.estimators.gaussian import (
     gaussian_total_correlation,
 )
 from pyrodisent.estimators.montecarlo import monte_carlo_total_correlation
-from pyrodisent.estimators.terms import kl_decomposition_terms, partial_correlation, total_correlation
+from pyrodisent.estimators.terms import (
+    kl_decomposition_terms,
+    partial_correlation,
+    total_correlation,
+)
 from pyrodisent.estimators.weights import (
     ESTIMATOR_METHODS,
     inverse_weight_dataset,

@@ -23,8 +23,8 @@ whose log q̂ terms telescope to the batch TC estimate with the same weighting).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence
 
 import torch
 

@@ -12,7 +12,7 @@ imply group-wise independence. Values in nats, float64.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch.distributions import Distribution, Independent, Normal
@@ -58,14 +58,14 @@ class GaussianFamily:
 
     # ------------------------------------------------------------- constructors
     @classmethod
-    def diagonal(cls, loc: torch.Tensor, scale: torch.Tensor) -> "GaussianFamily":
+    def diagonal(cls, loc: torch.Tensor, scale: torch.Tensor) -> GaussianFamily:
         _check_matrix("loc", loc)
         if scale.shape != loc.shape:
             raise ValueError(f"scale must have the shape of loc {tuple(loc.shape)}, got {tuple(scale.shape)}")
         return cls("diagonal", loc, scale)
 
     @classmethod
-    def equicorrelated(cls, loc: torch.Tensor, scale: torch.Tensor, rho) -> "GaussianFamily":
+    def equicorrelated(cls, loc: torch.Tensor, scale: torch.Tensor, rho) -> GaussianFamily:
         """Seed 002 eq. 12: N(loc, diag(scale) ((1 − ρ)I + ρ11ᵀ) diag(scale))."""
         fam = cls.diagonal(loc, scale)
         K, D = loc.shape
@@ -84,7 +84,7 @@ class GaussianFamily:
         return cls("equicorrelated", fam.loc, fam.scale, rho=rho.expand(K))
 
     @classmethod
-    def full(cls, loc: torch.Tensor, scale_tril: torch.Tensor) -> "GaussianFamily":
+    def full(cls, loc: torch.Tensor, scale_tril: torch.Tensor) -> GaussianFamily:
         """N(loc_j, L_j L_jᵀ) with ``scale_tril`` [K, D, D] (or [D, D], shared)."""
         _check_matrix("loc", loc)
         K, D = loc.shape
@@ -103,7 +103,7 @@ class GaussianFamily:
     def num_components(self) -> int:
         return self.loc.shape[0]
 
-    def restrict(self, dims: Sequence[int]) -> "GaussianFamily":
+    def restrict(self, dims: Sequence[int]) -> GaussianFamily:
         """The marginal family over ``dims`` (sub-covariance Σ_j[S, S])."""
         dims = list(dims)
         index = torch.as_tensor(dims, device=self.loc.device, dtype=torch.long)

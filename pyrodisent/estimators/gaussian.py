@@ -13,7 +13,7 @@ All in nats, computed in float64.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -15,7 +15,7 @@ the family (z = μ + L ε), and the generator makes them reproducible.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

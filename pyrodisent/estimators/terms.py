@@ -15,7 +15,7 @@ so TC = TC_joint + TC_within and MI + TC + DWKL = mean_i [log q(z_i|x_i) − log
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

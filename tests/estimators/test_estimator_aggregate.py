@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pyro.distributions as pdist
 import pytest
 import torch
-import pyro.distributions as pdist
 from torch.distributions import MultivariateNormal, Normal
 
 from pyrodisent import PosteriorBatch, UnsupportedPosteriorError

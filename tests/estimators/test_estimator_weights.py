@@ -9,7 +9,11 @@ from fractions import Fraction
 import pytest
 import torch
 
-from pyrodisent.estimators import inverse_weight_dataset, inverse_weight_variance, log_importance_weights
+from pyrodisent.estimators import (
+    inverse_weight_dataset,
+    inverse_weight_variance,
+    log_importance_weights,
+)
 
 
 def weights(M, N, method):

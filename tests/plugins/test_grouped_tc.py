@@ -9,7 +9,12 @@ import torch
 from pyro.infer import TraceMeanField_ELBO
 
 from pyrodisent import DisentELBO, PosteriorBatch, UnsupportedPosteriorError, regularizer
-from pyrodisent.estimators import equicorrelation_matrix, log_aggregate_posterior, partial_correlation, total_correlation
+from pyrodisent.estimators import (
+    equicorrelation_matrix,
+    log_aggregate_posterior,
+    partial_correlation,
+    total_correlation,
+)
 from pyrodisent.models import VAE
 
 N = 400
