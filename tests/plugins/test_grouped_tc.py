@@ -102,3 +102,14 @@ def test_correlated_and_unsupported_posteriors():
     lap = PosteriorBatch(z=z, posterior=dist.Laplace(loc, scale).to_event(1), prior=None, dataset_size=500)
     with pytest.raises(UnsupportedPosteriorError):
         regularizer("grouped_tc").penalty(lap)
+
+
+def test_trains_with_the_correlated_guide_of_seed002():
+    torch.manual_seed(0)
+    vae = VAE((1, 12, 12), latent_dim=4, encoder="mlp", hidden_width=32, guide="correlated", rho=0.9)
+    x = (torch.rand(16, 1, 12, 12) > 0.5).float()
+    elbo = DisentELBO([regularizer("grouped_tc", beta=6.0, grouping_factor=2, estimator="is")])
+    loss = _loss(elbo, vae, x)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert torch.isfinite(elbo.last_terms["grouped_tc/tc_joint"])
