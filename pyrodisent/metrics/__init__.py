@@ -35,10 +35,19 @@ from pyrodisent.metrics.evaluate import (
 from pyrodisent.metrics.factor_vae import factor_vae_score
 from pyrodisent.metrics.gaussian_tc import gaussian_tc, gaussian_tc_score, tc_mean_sample
 from pyrodisent.metrics.latent_mi import latent_mi, latent_mi_matrix, latent_mi_score
-from pyrodisent.metrics.mig import grouped_mig, grouped_mig_score, mig, mig_score, mutual_information_matrix
+from pyrodisent.metrics.mig import (
+    grouped_mig,
+    grouped_mig_score,
+    mig,
+    mig_score,
+    mutual_information_matrix,
+)
 from pyrodisent.metrics.modularity import modularity_explicitness, modularity_explicitness_score
 from pyrodisent.metrics.omniscient import omniscient_latents, omniscient_score
-from pyrodisent.metrics.partial_correlation import heldout_partial_correlation, partial_correlation_score
+from pyrodisent.metrics.partial_correlation import (
+    heldout_partial_correlation,
+    partial_correlation_score,
+)
 from pyrodisent.metrics.sap import sap, sap_score
 from pyrodisent.metrics.utils import Representation
 

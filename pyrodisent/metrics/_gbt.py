@@ -33,7 +33,7 @@ class AmbiguousSplit(RuntimeError):
 
 
 class _Tree:
-    __slots__ = ("feature", "threshold", "left", "right", "value")
+    __slots__ = ("feature", "left", "right", "threshold", "value")
 
     def __init__(self):
         self.feature, self.threshold, self.left, self.right, self.value = [], [], [], [], []
@@ -107,7 +107,7 @@ def _build_tree(order: np.ndarray, xs: np.ndarray, g: np.ndarray, importance: np
             proxy /= counts[: m - 1]
             np.subtract(total, left_sum, out=right)
             right *= right
-            right /= counts[m - 2::-1]
+            right /= counts[m - 2 :: -1]
             proxy += right
             np.copyto(proxy, -np.inf, where=xseg[:, 1:] <= xseg[:, :-1] + _FEATURE_THRESHOLD)
             row_best = proxy.max(axis=1)
@@ -115,13 +115,19 @@ def _build_tree(order: np.ndarray, xs: np.ndarray, g: np.ndarray, importance: np
             if not np.isfinite(best):
                 continue  # every feature constant in this node
             tied = np.flatnonzero(row_best >= best - _TIE_RTOL * abs(best))
-            if len(tied) > 1:  # features giving the same best partition: sklearn's random order decides
+            if (
+                len(tied) > 1
+            ):  # features giving the same best partition: sklearn's random order decides
                 if rng is None:
-                    raise AmbiguousSplit(f"features {tied.tolist()} tie for the best split of a node ({m} samples)")
+                    raise AmbiguousSplit(
+                        f"features {tied.tolist()} tie for the best split of a node ({m} samples)"
+                    )
                 f = int(tied[rng.randint(len(tied))])
             else:
                 f = int(tied[0])
-            p = int(np.argmax(proxy[f]))  # left = positions start .. start + p (first maximum, as sklearn)
+            p = int(
+                np.argmax(proxy[f])
+            )  # left = positions start .. start + p (first maximum, as sklearn)
             lo, hi = xseg[f, p], xseg[f, p + 1]
             threshold = lo / 2.0 + hi / 2.0
             if threshold == hi or not np.isfinite(threshold):
@@ -201,7 +207,9 @@ class FastGradientBoostingClassifier:
                 counts = np.bincount(leaves, minlength=len(tree.value))
                 prob = targets[:, k] - g
                 numerator = np.bincount(leaves, weights=g, minlength=len(tree.value))
-                denominator = np.bincount(leaves, weights=prob * (1 - prob), minlength=len(tree.value))
+                denominator = np.bincount(
+                    leaves, weights=prob * (1 - prob), minlength=len(tree.value)
+                )
                 with np.errstate(divide="ignore", invalid="ignore"):
                     numerator = numerator / counts
                     denominator = denominator / counts

@@ -1,6 +1,6 @@
 """Active units (Burda et al. 2016): dimensions whose posterior mean varies with x.
 
-    A_d = Cov_x( E_{q(z|x)}[z_d] ) = Var_x μ_d(x),    active ⟺ A_d > 0.01
+A_d = Cov_x( E_{q(z|x)}[z_d] ) = Var_x μ_d(x),    active ⟺ A_d > 0.01
 """
 
 from __future__ import annotations
@@ -22,8 +22,13 @@ def active_units(codes, threshold: float = THRESHOLD) -> dict[str, float]:
     return {"active_units": float(active.sum()), "active_units/fraction": float(active.mean())}
 
 
-def active_units_score(representation, dataset, random_state, num_points: int = NUM_POINTS,
-                       threshold: float = THRESHOLD) -> dict[str, float]:
+def active_units_score(
+    representation,
+    dataset,
+    random_state,
+    num_points: int = NUM_POINTS,
+    threshold: float = THRESHOLD,
+) -> dict[str, float]:
     rs = check_random_state(random_state)
     rep = as_representation(representation)
     factors = dataset.sample_factors(check_count("num_points", num_points, 2), rs)

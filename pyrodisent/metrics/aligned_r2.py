@@ -16,7 +16,7 @@ partitioning the estimated dims into groups of the true sizes and keeps the best
 from __future__ import annotations
 
 import itertools
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -32,14 +32,16 @@ def _affine_r2(predictors: np.ndarray, targets: np.ndarray) -> float:
     coef, *_ = np.linalg.lstsq(design, targets, rcond=None)
     residual = targets - design @ coef
     centered = targets - targets.mean(0)
-    ss_tot = (centered ** 2).sum(0)
-    ss_res = (residual ** 2).sum(0)
+    ss_tot = (centered**2).sum(0)
+    ss_res = (residual**2).sum(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.where(ss_res > 0, 0.0, 1.0))
     return float(r2.mean())
 
 
-def r2_alignment_matrix(codes, true_latents, code_groups: Sequence, true_groups: Sequence) -> np.ndarray:
+def r2_alignment_matrix(
+    codes, true_latents, code_groups: Sequence, true_groups: Sequence
+) -> np.ndarray:
     """[G_true, G_code] matrix R2[g1, g2]: true group g1 fitted from estimated group g2."""
     codes = check_codes(codes)
     true_latents = check_codes(true_latents, "true_latents")
@@ -87,8 +89,13 @@ def count_groupings(sizes: Sequence[int]) -> int:
     return total
 
 
-def aligned_r2(codes, true_latents, true_groups: Sequence, code_groups: Sequence | None = None,
-               max_groupings: int = MAX_GROUPINGS) -> dict[str, float]:
+def aligned_r2(
+    codes,
+    true_latents,
+    true_groups: Sequence,
+    code_groups: Sequence | None = None,
+    max_groupings: int = MAX_GROUPINGS,
+) -> dict[str, float]:
     """Group-aligned latent R² (seed 003 §4.1). ``code_groups=None`` searches all groupings
     of the code dims into groups of the true sizes (needs as many code dims as true dims).
 
@@ -110,13 +117,17 @@ def aligned_r2(codes, true_latents, true_groups: Sequence, code_groups: Sequence
             )
         n = count_groupings(sizes)
         if n > max_groupings:
-            raise ValueError(f"{n} groupings to search exceed max_groupings={max_groupings}; pass code_groups")
+            raise ValueError(
+                f"{n} groupings to search exceed max_groupings={max_groupings}; pass code_groups"
+            )
         cache: dict[tuple[int, ...], np.ndarray] = {}
 
         def column(group):
             key = tuple(group)
             if key not in cache:
-                cache[key] = np.array([_affine_r2(codes[:, list(group)], true_latents[:, t]) for t in tg])
+                cache[key] = np.array(
+                    [_affine_r2(codes[:, list(group)], true_latents[:, t]) for t in tg]
+                )
             return cache[key]
 
         best = None

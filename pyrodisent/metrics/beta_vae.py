@@ -31,7 +31,11 @@ _POINTS_PER_CALL = 32  # points whose observations are encoded in one call (no e
 
 
 def _cat(observations):
-    return torch.cat(observations) if torch.is_tensor(observations[0]) else np.concatenate(observations)
+    return (
+        torch.cat(observations)
+        if torch.is_tensor(observations[0])
+        else np.concatenate(observations)
+    )
 
 
 def beta_vae_points(representation, dataset, batch_size: int, num_points: int, random_state):

@@ -26,7 +26,6 @@ from joblib import Parallel, delayed
 from sklearn.ensemble import GradientBoostingClassifier
 
 from pyrodisent.metrics._gbt import FastGradientBoostingClassifier
-
 from pyrodisent.metrics.utils import (
     check_codes,
     check_count,
@@ -57,8 +56,15 @@ def _fit_factor(x_train, y_train, x_test, y_test, seed, estimator):
     return importance, train_acc, test_acc
 
 
-def gbt_importance_matrix(codes, factors, codes_test, factors_test, random_state, n_jobs: int | None = None,
-                          estimator: str = "presorted"):
+def gbt_importance_matrix(
+    codes,
+    factors,
+    codes_test,
+    factors_test,
+    random_state,
+    n_jobs: int | None = None,
+    estimator: str = "presorted",
+):
     """(R [D, K], mean train accuracy, mean test accuracy) with one boosted-tree classifier
     per factor (the reference's ``compute_importance_gbt``).
 
@@ -75,14 +81,22 @@ def gbt_importance_matrix(codes, factors, codes_test, factors_test, random_state
     seeds = rs.randint(np.iinfo(np.int32).max, size=factors.shape[1])
     for k in range(factors.shape[1]):
         if len(np.unique(factors[:, k])) < 2:
-            raise ValueError(f"factor {k} has a single class in the training points; DCI needs >= 2")
+            raise ValueError(
+                f"factor {k} has a single class in the training points; DCI needs >= 2"
+            )
     jobs = default_jobs() if n_jobs is None else check_count("n_jobs", n_jobs)
     results = Parallel(n_jobs=min(jobs, factors.shape[1]), prefer="threads")(
-        delayed(_fit_factor)(codes, factors[:, k], codes_test, factors_test[:, k], int(seeds[k]), estimator)
+        delayed(_fit_factor)(
+            codes, factors[:, k], codes_test, factors_test[:, k], int(seeds[k]), estimator
+        )
         for k in range(factors.shape[1])
     )
     importance = np.stack([r[0] for r in results], axis=1)
-    return importance, float(np.mean([r[1] for r in results])), float(np.mean([r[2] for r in results]))
+    return (
+        importance,
+        float(np.mean([r[1] for r in results])),
+        float(np.mean([r[2] for r in results])),
+    )
 
 
 def disentanglement_per_code(importance: np.ndarray) -> np.ndarray:
@@ -122,11 +136,22 @@ def dci_from_importance(importance) -> dict[str, float]:
         raise ValueError(f"importance must be [D >= 2, K >= 2], got shape {importance.shape}")
     if np.any(importance < 0):
         raise ValueError("importance must be non-negative")
-    return {"dci/disentanglement": disentanglement(importance), "dci/completeness": completeness(importance)}
+    return {
+        "dci/disentanglement": disentanglement(importance),
+        "dci/completeness": completeness(importance),
+    }
 
 
-def dci(codes, factors, codes_test=None, factors_test=None, random_state=0,
-        test_size: float | None = None, n_jobs: int | None = None, estimator: str = "presorted") -> dict[str, float]:
+def dci(
+    codes,
+    factors,
+    codes_test=None,
+    factors_test=None,
+    random_state=0,
+    test_size: float | None = None,
+    n_jobs: int | None = None,
+    estimator: str = "presorted",
+) -> dict[str, float]:
     """DCI of precomputed codes [n, D] and factors [n, K] (train and test arrays, or
     ``test_size`` to split at random). Returns ``dci/disentanglement``,
     ``dci/completeness``, ``dci/informativeness_train``, ``dci/informativeness_test``.
@@ -140,25 +165,47 @@ def dci(codes, factors, codes_test=None, factors_test=None, random_state=0,
         if not 0 < test_size < 1:
             raise ValueError(f"dci: test_size must be in (0, 1), got {test_size}")
         perm = rs.permutation(len(codes))
-        n_test = int(round(test_size * len(codes)))
+        n_test = round(test_size * len(codes))
         codes_test, factors_test = codes[perm[:n_test]], factors[perm[:n_test]]
         codes, factors = codes[perm[n_test:]], factors[perm[n_test:]]
     codes_test = check_codes(codes_test, "codes_test")
     factors_test = check_factors(factors_test, len(codes_test), "factors_test")
     if codes.shape[1] < 2 or factors.shape[1] < 2:
-        raise ValueError(f"DCI needs >= 2 code dims and >= 2 factors, got {codes.shape[1]} and {factors.shape[1]}")
-    importance, train_acc, test_acc = gbt_importance_matrix(codes, factors, codes_test, factors_test, rs, n_jobs,
-                                                             estimator)
+        raise ValueError(
+            f"DCI needs >= 2 code dims and >= 2 factors, got {codes.shape[1]} and {factors.shape[1]}"
+        )
+    importance, train_acc, test_acc = gbt_importance_matrix(
+        codes, factors, codes_test, factors_test, rs, n_jobs, estimator
+    )
     scores = dci_from_importance(importance)
     scores["dci/informativeness_train"] = train_acc
     scores["dci/informativeness_test"] = test_acc
     return scores
 
 
-def dci_score(representation, dataset, random_state, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST,
-              n_jobs: int | None = None, estimator: str = "presorted") -> dict[str, float]:
+def dci_score(
+    representation,
+    dataset,
+    random_state,
+    num_train: int = NUM_TRAIN,
+    num_test: int = NUM_TEST,
+    n_jobs: int | None = None,
+    estimator: str = "presorted",
+) -> dict[str, float]:
     """DCI of a representation: 10,000 train then 5,000 test points from one random stream."""
     rs = check_random_state(random_state)
-    codes, factors = generate_codes_and_factors(representation, dataset, check_count("num_train", num_train, 2), rs)
-    codes_test, factors_test = generate_codes_and_factors(representation, dataset, check_count("num_test", num_test), rs)
-    return dci(codes, factors, codes_test, factors_test, random_state=rs, n_jobs=n_jobs, estimator=estimator)
+    codes, factors = generate_codes_and_factors(
+        representation, dataset, check_count("num_train", num_train, 2), rs
+    )
+    codes_test, factors_test = generate_codes_and_factors(
+        representation, dataset, check_count("num_test", num_test), rs
+    )
+    return dci(
+        codes,
+        factors,
+        codes_test,
+        factors_test,
+        random_state=rs,
+        n_jobs=n_jobs,
+        estimator=estimator,
+    )

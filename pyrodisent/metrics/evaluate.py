@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -31,11 +31,22 @@ from pyrodisent.metrics.modularity import modularity_explicitness_score
 from pyrodisent.metrics.omniscient import omniscient_score
 from pyrodisent.metrics.partial_correlation import partial_correlation_score
 from pyrodisent.metrics.sap import sap_score
-from pyrodisent.metrics.utils import Representation, as_representation, check_count, check_random_state
+from pyrodisent.metrics.utils import (
+    Representation,
+    as_representation,
+    check_count,
+    check_random_state,
+)
 
 
-def aligned_r2_score(representation, dataset, random_state, true_groups: Sequence | None = None,
-                     code_groups: Sequence | None = None, num_points: int = 2_000) -> dict[str, float]:
+def aligned_r2_score(
+    representation,
+    dataset,
+    random_state,
+    true_groups: Sequence | None = None,
+    code_groups: Sequence | None = None,
+    num_points: int = 2_000,
+) -> dict[str, float]:
     """Group-aligned latent R² (seed 003 §4.1) against the dataset's factor values
     (``dataset.factor_values`` when known, else the classes). ``true_groups`` groups the
     factors (default: one per factor); ``code_groups=None`` searches the groupings."""
@@ -44,7 +55,13 @@ def aligned_r2_score(representation, dataset, random_state, true_groups: Sequenc
     factors = dataset.sample_factors(check_count("num_points", num_points, 2), rs)
     codes = rep(dataset.sample_observations_from_factors(factors, rs))
     if dataset.factor_values is not None:
-        true = np.stack([np.asarray(v, dtype=np.float64)[factors[:, k]] for k, v in enumerate(dataset.factor_values)], 1)
+        true = np.stack(
+            [
+                np.asarray(v, dtype=np.float64)[factors[:, k]]
+                for k, v in enumerate(dataset.factor_values)
+            ],
+            1,
+        )
     else:
         true = factors.astype(np.float64)
     groups = true_groups if true_groups is not None else [1] * true.shape[1]
@@ -69,8 +86,17 @@ BUILTIN_METRICS: dict[str, Callable[..., dict]] = {
 }
 
 #: the suite ``pyrodisent evaluate`` runs without ``--metrics`` (DESIGN.md §6's scores)
-DEFAULT_METRICS = ("mig", "sap", "dci", "factor_vae", "beta_vae", "modularity", "gaussian_tc",
-                   "active_units", "latent_mi")
+DEFAULT_METRICS = (
+    "mig",
+    "sap",
+    "dci",
+    "factor_vae",
+    "beta_vae",
+    "modularity",
+    "gaussian_tc",
+    "active_units",
+    "latent_mi",
+)
 
 #: smaller point counts for ``fast=True`` (periodic evaluation during training, CI)
 FAST_OPTIONS: dict[str, dict] = {
@@ -105,11 +131,21 @@ def _check_names(names) -> list[str]:
     return names
 
 
-def iter_metrics(representation, dataset, names: Sequence[str], random_state: int = 0, fast: bool = False,
-                 options: dict | None = None):
+def iter_metrics(
+    representation,
+    dataset,
+    names: Sequence[str],
+    random_state: int = 0,
+    fast: bool = False,
+    options: dict | None = None,
+):
     """Yield (name, scores, seconds) per metric, each with a fresh RandomState(random_state)."""
-    if isinstance(random_state, np.random.RandomState) or not isinstance(random_state, (int, np.integer)):
-        raise ValueError(f"random_state must be an int seed (one fresh RandomState per metric), got {random_state!r}")
+    if isinstance(random_state, np.random.RandomState) or not isinstance(
+        random_state, (int, np.integer)
+    ):
+        raise ValueError(
+            f"random_state must be an int seed (one fresh RandomState per metric), got {random_state!r}"
+        )
     options = dict(options or {})
     unknown = set(options) - set(names)
     if unknown:
@@ -124,15 +160,23 @@ def iter_metrics(representation, dataset, names: Sequence[str], random_state: in
         yield name, {k: float(v) for k, v in scores.items()}, time.perf_counter() - start
 
 
-def evaluate_metrics(represent, dataset, names: Sequence[str], random_state: int = 0, fast: bool = True,
-                     options: dict | None = None) -> dict[str, float]:
+def evaluate_metrics(
+    represent,
+    dataset,
+    names: Sequence[str],
+    random_state: int = 0,
+    fast: bool = True,
+    options: dict | None = None,
+) -> dict[str, float]:
     """Scores of the named metrics (registry ``metrics``) merged into one dict.
 
     ``represent``: ``x -> codes``, a model with ``encode`` or a :class:`Representation`.
     ``options``: per-metric keyword arguments, ``{"dci": {"num_train": 500}}``.
     """
     scores: dict[str, float] = {}
-    for _, values, _ in iter_metrics(represent, dataset, _check_names(names), random_state, fast, options):
+    for _, values, _ in iter_metrics(
+        represent, dataset, _check_names(names), random_state, fast, options
+    ):
         scores.update(values)
     return scores
 
@@ -178,8 +222,14 @@ def evaluate_run(
     rep = Representation(encode=model.encode, sampled=sampled, generator=generator, device=device)
     if hasattr(model, "eval"):
         model.eval()
-    result = {"metrics": names, "random_state": int(random_state), "fast": bool(fast),
-              "representation": "sampled" if sampled else "mean", "scores": {}, "seconds": {}}
+    result = {
+        "metrics": names,
+        "random_state": int(random_state),
+        "fast": bool(fast),
+        "representation": "sampled" if sampled else "mean",
+        "scores": {},
+        "seconds": {},
+    }
     bar = tqdm(total=len(names), desc="metrics", disable=not progress, leave=False)
     for name, scores, seconds in iter_metrics(rep, dataset, names, random_state, fast, options):
         result["scores"].update(scores)

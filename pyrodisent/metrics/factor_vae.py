@@ -34,7 +34,11 @@ _VOTES_PER_CALL = 64  # votes whose observations are encoded in one call (no eff
 
 
 def _cat(observations):
-    return torch.cat(observations) if torch.is_tensor(observations[0]) else np.concatenate(observations)
+    return (
+        torch.cat(observations)
+        if torch.is_tensor(observations[0])
+        else np.concatenate(observations)
+    )
 
 
 def global_variances(representation, dataset, num_points: int, random_state) -> np.ndarray:
@@ -73,7 +77,9 @@ def _votes(rep, dataset, batch_size, num_votes, rs, variances, active) -> np.nda
     return votes
 
 
-def factor_vae_votes_accuracy(train_votes: np.ndarray, eval_votes: np.ndarray) -> tuple[float, float]:
+def factor_vae_votes_accuracy(
+    train_votes: np.ndarray, eval_votes: np.ndarray
+) -> tuple[float, float]:
     """Majority-vote classifier from ``train_votes`` [K, D]: (train accuracy, eval accuracy)."""
     classifier = np.argmax(train_votes, axis=0)
     cols = np.arange(train_votes.shape[1])
@@ -108,7 +114,11 @@ def factor_vae_score(
     variances = global_variances(rep, dataset, num_variance_estimate, rs)
     active = np.sqrt(variances) >= prune_threshold
     if not active.any():
-        return {"factor_vae/train_accuracy": 0.0, "factor_vae/eval_accuracy": 0.0, "factor_vae/num_active_dims": 0.0}
+        return {
+            "factor_vae/train_accuracy": 0.0,
+            "factor_vae/eval_accuracy": 0.0,
+            "factor_vae/num_active_dims": 0.0,
+        }
     train_votes = _votes(rep, dataset, batch_size, num_train, rs, variances, active)
     eval_votes = _votes(rep, dataset, batch_size, num_eval, rs, variances, active)
     train_acc, eval_acc = factor_vae_votes_accuracy(train_votes, eval_votes)

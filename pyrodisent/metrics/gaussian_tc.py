@@ -39,8 +39,10 @@ def gaussian_wasserstein_correlation(codes) -> dict[str, float]:
     cov = np.cov(check_codes(codes).T, ddof=1).reshape(codes.shape[1], codes.shape[1])
     root = scipy.linalg.sqrtm(cov * np.diag(cov)[:, None])
     value = float(2 * np.trace(cov) - 2 * np.real(np.trace(root)))
-    return {"gaussian_wasserstein_correlation": value,
-            "gaussian_wasserstein_correlation_norm": value / float(np.sum(np.diag(cov)))}
+    return {
+        "gaussian_wasserstein_correlation": value,
+        "gaussian_wasserstein_correlation_norm": value / float(np.sum(np.diag(cov))),
+    }
 
 
 def tc_mean_sample(loc, scale, random_state) -> dict[str, float]:
@@ -49,10 +51,14 @@ def tc_mean_sample(loc, scale, random_state) -> dict[str, float]:
     loc = check_codes(loc, "loc")
     scale = check_codes(scale, "scale")
     if scale.shape != loc.shape or np.any(scale < 0):
-        raise ValueError(f"scale must be non-negative with the shape of loc {loc.shape}, got {scale.shape}")
+        raise ValueError(
+            f"scale must be non-negative with the shape of loc {loc.shape}, got {scale.shape}"
+        )
     z = loc + scale * rs.standard_normal(loc.shape)
-    return {"tc_mean": float(fitted_gaussian_total_correlation(loc)),
-            "tc_sample": float(fitted_gaussian_total_correlation(z))}
+    return {
+        "tc_mean": float(fitted_gaussian_total_correlation(loc)),
+        "tc_sample": float(fitted_gaussian_total_correlation(z)),
+    }
 
 
 def _observations(dataset, num_points, rs):
@@ -60,7 +66,9 @@ def _observations(dataset, num_points, rs):
     return dataset.sample_observations_from_factors(factors, rs)
 
 
-def gaussian_tc_score(representation, dataset, random_state, num_points: int = NUM_POINTS) -> dict[str, float]:
+def gaussian_tc_score(
+    representation, dataset, random_state, num_points: int = NUM_POINTS
+) -> dict[str, float]:
     """TC_mean and TC_sample on ``num_points`` = 5,000 random observations (needs q(z|x))."""
     rs = check_random_state(random_state)
     rep = as_representation(representation)

@@ -38,8 +38,9 @@ def latent_mi(codes, num_bins: int = NUM_BINS) -> dict[str, float]:
     return {"latent_mi/mean": float(off.mean()), "latent_mi/max": float(off.max())}
 
 
-def latent_mi_score(representation, dataset, random_state, num_points: int = NUM_POINTS,
-                    num_bins: int = NUM_BINS) -> dict[str, float]:
+def latent_mi_score(
+    representation, dataset, random_state, num_points: int = NUM_POINTS, num_bins: int = NUM_BINS
+) -> dict[str, float]:
     rs = check_random_state(random_state)
     rep = as_representation(representation)
     factors = dataset.sample_factors(check_count("num_points", num_points, 2), rs)

@@ -16,7 +16,7 @@ stratified sampling instead; the histogram keeps the metric comparable to the re
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -48,7 +48,9 @@ def _gap_score(mi: np.ndarray, factors: np.ndarray, prefix: str) -> dict[str, fl
     entropy = discrete_entropy(factors)
     if np.any(entropy <= 0):
         constant = [int(k) for k in np.flatnonzero(entropy <= 0)]
-        raise ValueError(f"factors {constant} are constant in the sample (entropy 0); MIG divides by H(v_k)")
+        raise ValueError(
+            f"factors {constant} are constant in the sample (entropy 0); MIG divides by H(v_k)"
+        )
     per_factor = top_two_gap(mi) / entropy
     scores = {prefix: float(np.mean(per_factor))}
     for k, value in enumerate(per_factor):
@@ -117,4 +119,6 @@ def grouped_mig_score(
     """Grouped MIG of a representation; ``groups=None`` means size-1 groups (= MIG)."""
     check_count("num_train", num_train, 2)
     codes, factors = generate_codes_and_factors(representation, dataset, num_train, random_state)
-    return grouped_mig(codes, factors, groups if groups is not None else [1] * codes.shape[1], num_bins)
+    return grouped_mig(
+        codes, factors, groups if groups is not None else [1] * codes.shape[1], num_bins
+    )

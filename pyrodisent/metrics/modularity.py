@@ -43,7 +43,7 @@ def modularity_from_mi(mutual_information) -> float:
     mi = np.asarray(mutual_information, dtype=np.float64)
     if mi.ndim != 2 or mi.shape[1] < 2:
         raise ValueError(f"mutual_information must be [D, K >= 2], got shape {mi.shape}")
-    squared = mi ** 2
+    squared = mi**2
     top = squared.max(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         delta = (squared.sum(axis=1) - top) / (top * (squared.shape[1] - 1.0))
@@ -68,11 +68,15 @@ def _explicitness_factor(x_train, y_train, x_test, y_test) -> tuple[float, float
         auc_test = roc_auc_score(_one_hot(y_test, classes), clf.predict_proba(x_test))
     else:  # a class absent from the test points has no ROC curve: average over the others
         cols = np.flatnonzero(present)
-        auc_test = roc_auc_score(_one_hot(y_test, classes)[:, cols], clf.predict_proba(x_test)[:, cols])
+        auc_test = roc_auc_score(
+            _one_hot(y_test, classes)[:, cols], clf.predict_proba(x_test)[:, cols]
+        )
     return float(auc_train), float(auc_test)
 
 
-def modularity_explicitness(codes, factors, codes_test, factors_test, num_bins: int = NUM_BINS) -> dict[str, float]:
+def modularity_explicitness(
+    codes, factors, codes_test, factors_test, num_bins: int = NUM_BINS
+) -> dict[str, float]:
     """Modularity (train points) and explicitness (train / test ROC-AUC) of precomputed arrays."""
     codes = check_codes(codes)
     factors = check_factors(factors, len(codes))
@@ -85,20 +89,34 @@ def modularity_explicitness(codes, factors, codes_test, factors_test, num_bins: 
     x_train, x_test = (codes - mean) / std, (codes_test - mean) / std
     for k in range(factors.shape[1]):
         if len(np.unique(factors[:, k])) < 2:
-            raise ValueError(f"factor {k} has a single class in the training points; explicitness needs >= 2")
-    aucs = np.asarray(Parallel(n_jobs=min(default_jobs(), factors.shape[1]), prefer="threads")(
-        delayed(_explicitness_factor)(x_train, factors[:, k], x_test, factors_test[:, k])
-        for k in range(factors.shape[1])
-    ))
+            raise ValueError(
+                f"factor {k} has a single class in the training points; explicitness needs >= 2"
+            )
+    aucs = np.asarray(
+        Parallel(n_jobs=min(default_jobs(), factors.shape[1]), prefer="threads")(
+            delayed(_explicitness_factor)(x_train, factors[:, k], x_test, factors_test[:, k])
+            for k in range(factors.shape[1])
+        )
+    )
     scores["explicitness_train"] = float(aucs[:, 0].mean())
     scores["explicitness_test"] = float(aucs[:, 1].mean())
     return scores
 
 
-def modularity_explicitness_score(representation, dataset, random_state, num_train: int = NUM_TRAIN,
-                                  num_test: int = NUM_TEST, num_bins: int = NUM_BINS) -> dict[str, float]:
+def modularity_explicitness_score(
+    representation,
+    dataset,
+    random_state,
+    num_train: int = NUM_TRAIN,
+    num_test: int = NUM_TEST,
+    num_bins: int = NUM_BINS,
+) -> dict[str, float]:
     """Modularity and explicitness of a representation (10,000 train / 5,000 test points)."""
     rs = check_random_state(random_state)
-    codes, factors = generate_codes_and_factors(representation, dataset, check_count("num_train", num_train, 2), rs)
-    codes_test, factors_test = generate_codes_and_factors(representation, dataset, check_count("num_test", num_test), rs)
+    codes, factors = generate_codes_and_factors(
+        representation, dataset, check_count("num_train", num_train, 2), rs
+    )
+    codes_test, factors_test = generate_codes_and_factors(
+        representation, dataset, check_count("num_test", num_test), rs
+    )
     return modularity_explicitness(codes, factors, codes_test, factors_test, num_bins)

@@ -27,10 +27,18 @@ def latent_entropies(loc, scale, random_state) -> np.ndarray:
     loc = check_codes(loc, "loc")
     scale = check_codes(scale, "scale")
     if scale.shape != loc.shape or np.any(scale <= 0):
-        raise ValueError(f"scale must be positive with the shape of loc {loc.shape}, got shape {scale.shape}")
+        raise ValueError(
+            f"scale must be positive with the shape of loc {loc.shape}, got shape {scale.shape}"
+        )
     z = loc + scale * rs.standard_normal(loc.shape)
-    est = log_aggregate_posterior(torch.from_numpy(z), torch.from_numpy(loc), torch.from_numpy(scale),
-                                  loc.shape[0], "is", dims=True)
+    est = log_aggregate_posterior(
+        torch.from_numpy(z),
+        torch.from_numpy(loc),
+        torch.from_numpy(scale),
+        loc.shape[0],
+        "is",
+        dims=True,
+    )
     return (-est.dims.mean(0)).numpy()
 
 
@@ -39,11 +47,15 @@ def omniscient_latents(loc, scale, random_state, epsilon: float = EPSILON) -> di
     if not epsilon > 0:
         raise ValueError(f"epsilon must be > 0, got {epsilon}")
     entropy = latent_entropies(loc, scale, random_state)
-    return {"omniscient/count": float(np.sum(entropy < epsilon)), "omniscient/min_entropy": float(entropy.min())}
+    return {
+        "omniscient/count": float(np.sum(entropy < epsilon)),
+        "omniscient/min_entropy": float(entropy.min()),
+    }
 
 
-def omniscient_score(representation, dataset, random_state, num_points: int = NUM_POINTS,
-                     epsilon: float = EPSILON) -> dict[str, float]:
+def omniscient_score(
+    representation, dataset, random_state, num_points: int = NUM_POINTS, epsilon: float = EPSILON
+) -> dict[str, float]:
     rs = check_random_state(random_state)
     rep = as_representation(representation)
     factors = dataset.sample_factors(check_count("num_points", num_points, 2), rs)

@@ -11,33 +11,54 @@ whole population) those weights are 1/M everywhere, so log q̂ is the exact mixt
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from pyrodisent.estimators import partial_correlation as _pc_estimate
-from pyrodisent.metrics.utils import as_representation, check_codes, check_count, check_random_state, normalize_group_lists
+from pyrodisent.metrics.utils import (
+    as_representation,
+    check_codes,
+    check_count,
+    check_random_state,
+    normalize_group_lists,
+)
 
 NUM_POINTS = 2_000  # seed 003 §4.1 data set size
 
 
-def heldout_partial_correlation(loc, scale, groups: Sequence | None, random_state) -> dict[str, float]:
+def heldout_partial_correlation(
+    loc, scale, groups: Sequence | None, random_state
+) -> dict[str, float]:
     """PC of the held-out aggregate posterior N(loc_j, diag scale_j²), j = 1..M (nats)."""
     rs = check_random_state(random_state)
     loc = check_codes(loc, "loc")
     scale = check_codes(scale, "scale")
     if scale.shape != loc.shape or np.any(scale <= 0):
-        raise ValueError(f"scale must be positive with the shape of loc {loc.shape}, got shape {scale.shape}")
+        raise ValueError(
+            f"scale must be positive with the shape of loc {loc.shape}, got shape {scale.shape}"
+        )
     group_lists = normalize_group_lists(groups, loc.shape[1])
     z = loc + scale * rs.standard_normal(loc.shape)
-    value = _pc_estimate(torch.from_numpy(z), torch.from_numpy(loc), torch.from_numpy(scale),
-                         dataset_size=loc.shape[0], groups=group_lists, method="is")
+    value = _pc_estimate(
+        torch.from_numpy(z),
+        torch.from_numpy(loc),
+        torch.from_numpy(scale),
+        dataset_size=loc.shape[0],
+        groups=group_lists,
+        method="is",
+    )
     return {"partial_correlation": float(value)}
 
 
-def partial_correlation_score(representation, dataset, random_state, groups: Sequence | None = None,
-                              num_points: int = NUM_POINTS) -> dict[str, float]:
+def partial_correlation_score(
+    representation,
+    dataset,
+    random_state,
+    groups: Sequence | None = None,
+    num_points: int = NUM_POINTS,
+) -> dict[str, float]:
     """PC of a model's posterior on ``num_points`` random held-out observations."""
     rs = check_random_state(random_state)
     rep = as_representation(representation)

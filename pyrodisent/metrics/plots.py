@@ -16,13 +16,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-from pyrodisent.metrics.latent_mi import latent_mi_matrix  # noqa: E402
-from pyrodisent.metrics.mig import mutual_information_matrix  # noqa: E402
-from pyrodisent.metrics.utils import Representation, check_random_state, discrete_entropy  # noqa: E402
+from pyrodisent.metrics.latent_mi import latent_mi_matrix
+from pyrodisent.metrics.mig import mutual_information_matrix
+from pyrodisent.metrics.utils import Representation, check_random_state, discrete_entropy
 
 MAX_PAIR_DIMS = 10
 
@@ -78,8 +78,15 @@ def plot_mi_heatmap(codes, factors, path, factor_names=None) -> Path:
     im = ax.imshow(normalized, cmap="viridis", vmin=0, vmax=1, aspect="auto")
     for d in range(D):
         for k in range(K):
-            ax.text(k, d, f"{normalized[d, k]:.2f}", ha="center", va="center",
-                    color="white" if normalized[d, k] < 0.5 else "black", fontsize=7)
+            ax.text(
+                k,
+                d,
+                f"{normalized[d, k]:.2f}",
+                ha="center",
+                va="center",
+                color="white" if normalized[d, k] < 0.5 else "black",
+                fontsize=7,
+            )
     ax.set_xticks(range(K), names, rotation=45, ha="right")
     ax.set_yticks(range(D), [f"z{d}" for d in range(D)])
     ax.set_title("I(z_d; v_k) / H(v_k)")
@@ -100,7 +107,9 @@ def plot_latent_mi_matrix(codes, path) -> Path:
     return _save(fig, Path(path))
 
 
-def plot_latent_pairs(codes, colour, path, max_dims: int = MAX_PAIR_DIMS, colour_name: str = "factor") -> Path:
+def plot_latent_pairs(
+    codes, colour, path, max_dims: int = MAX_PAIR_DIMS, colour_name: str = "factor"
+) -> Path:
     """Pair plot of the first ``max_dims`` code dims, points coloured by ``colour``."""
     codes = np.asarray(codes)[:, :max_dims]
     D = codes.shape[1]
@@ -111,7 +120,9 @@ def plot_latent_pairs(codes, colour, path, max_dims: int = MAX_PAIR_DIMS, colour
             if i == j:
                 ax.hist(codes[:, i], bins=30, color="grey")
             else:
-                ax.scatter(codes[:, j], codes[:, i], c=colour, s=2, cmap="viridis", alpha=0.6, linewidths=0)
+                ax.scatter(
+                    codes[:, j], codes[:, i], c=colour, s=2, cmap="viridis", alpha=0.6, linewidths=0
+                )
             ax.set_xticks([])
             ax.set_yticks([])
             if j == 0:
@@ -122,7 +133,9 @@ def plot_latent_pairs(codes, colour, path, max_dims: int = MAX_PAIR_DIMS, colour
     return _save(fig, Path(path))
 
 
-def save_evaluation_plots(model, dataset, out_dir, random_state: int = 0, num_points: int = 2000) -> list[Path]:
+def save_evaluation_plots(
+    model, dataset, out_dir, random_state: int = 0, num_points: int = 2000
+) -> list[Path]:
     """Traversals (if the model has ``mean_image`` and the data are images), MI heatmap,
     pairwise latent MI and pair plot, from ``num_points`` random observations."""
     rs = check_random_state(random_state)
@@ -143,6 +156,9 @@ def save_evaluation_plots(model, dataset, out_dir, random_state: int = 0, num_po
     if codes.shape[1] >= 2:
         paths.append(plot_latent_mi_matrix(codes, out_dir / "latent_mi.png"))
         names = dataset.factor_names or [f"v{k}" for k in range(factors.shape[1])]
-        paths.append(plot_latent_pairs(codes[:500], factors[:500, 0], out_dir / "latent_pairs.png",
-                                       colour_name=names[0]))
+        paths.append(
+            plot_latent_pairs(
+                codes[:500], factors[:500, 0], out_dir / "latent_pairs.png", colour_name=names[0]
+            )
+        )
     return paths

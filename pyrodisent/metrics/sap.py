@@ -42,7 +42,7 @@ def _r2_matrix(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
     var_z = (z * z).sum(0) / n
     var_v = (v * v).sum(0) / n
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = cov ** 2 / (var_z[:, None] * var_v[None, :])
+        out = cov**2 / (var_z[:, None] * var_v[None, :])
     out[var_z <= 1e-12, :] = 0.0
     return np.nan_to_num(out)
 
@@ -56,19 +56,26 @@ def _accuracy(z, y, z_test, y_test) -> float:
     return float(np.mean(clf.predict(z_test[:, None]) == y_test))
 
 
-def _accuracy_matrix(codes, factors, codes_test, factors_test, n_jobs: int | None = None) -> np.ndarray:
+def _accuracy_matrix(
+    codes, factors, codes_test, factors_test, n_jobs: int | None = None
+) -> np.ndarray:
     for k in range(factors.shape[1]):
         if len(np.unique(factors[:, k])) < 2:
-            raise ValueError(f"factor {k} has a single class in the training points; SAP needs >= 2")
+            raise ValueError(
+                f"factor {k} has a single class in the training points; SAP needs >= 2"
+            )
     pairs = [(d, k) for d in range(codes.shape[1]) for k in range(factors.shape[1])]
     jobs = default_jobs() if n_jobs is None else check_count("n_jobs", n_jobs)
     values = Parallel(n_jobs=jobs, prefer="threads")(
-        delayed(_accuracy)(codes[:, d], factors[:, k], codes_test[:, d], factors_test[:, k]) for d, k in pairs
+        delayed(_accuracy)(codes[:, d], factors[:, k], codes_test[:, d], factors_test[:, k])
+        for d, k in pairs
     )
     return np.array(values).reshape(codes.shape[1], factors.shape[1])
 
 
-def sap_matrix(codes, factors, codes_test=None, factors_test=None, continuous_factors: bool = False) -> np.ndarray:
+def sap_matrix(
+    codes, factors, codes_test=None, factors_test=None, continuous_factors: bool = False
+) -> np.ndarray:
     """[D, K] predictability matrix S of :func:`sap`."""
     codes = check_codes(codes)
     if continuous_factors:
@@ -78,7 +85,9 @@ def sap_matrix(codes, factors, codes_test=None, factors_test=None, continuous_fa
         return _r2_matrix(codes, factors)
     factors = check_factors(factors, len(codes))
     if codes_test is None or factors_test is None:
-        raise ValueError("discrete SAP needs codes_test and factors_test (or call sap with test_size)")
+        raise ValueError(
+            "discrete SAP needs codes_test and factors_test (or call sap with test_size)"
+        )
     codes_test = check_codes(codes_test, "codes_test")
     factors_test = check_factors(factors_test, len(codes_test), "factors_test")
     return _accuracy_matrix(codes, factors, codes_test, factors_test)
@@ -102,14 +111,16 @@ def sap(
     codes = check_codes(codes)
     if not continuous_factors and codes_test is None:
         if test_size is None:
-            raise ValueError("sap: pass codes_test and factors_test, or test_size with random_state")
+            raise ValueError(
+                "sap: pass codes_test and factors_test, or test_size with random_state"
+            )
         if not 0 < test_size < 1:
             raise ValueError(f"sap: test_size must be in (0, 1), got {test_size}")
         from pyrodisent.metrics.utils import check_random_state
 
         rs = check_random_state(random_state)
         perm = rs.permutation(len(codes))
-        n_test = int(round(test_size * len(codes)))
+        n_test = round(test_size * len(codes))
         factors = np.asarray(factors)
         codes_test, factors_test = codes[perm[:n_test]], factors[perm[:n_test]]
         codes, factors = codes[perm[n_test:]], factors[perm[n_test:]]

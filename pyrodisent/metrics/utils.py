@@ -8,7 +8,7 @@ entropy are plug-in estimates in nats.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +28,9 @@ def check_random_state(random_state) -> np.random.RandomState:
         raise ValueError("random_state must be an int seed or np.random.RandomState, got None")
     if isinstance(random_state, (int, np.integer)):
         return np.random.RandomState(int(random_state))
-    raise ValueError(f"random_state must be an int seed or np.random.RandomState, got {random_state!r}")
+    raise ValueError(
+        f"random_state must be an int seed or np.random.RandomState, got {random_state!r}"
+    )
 
 
 def check_codes(codes, name: str = "codes") -> np.ndarray:
@@ -59,7 +61,9 @@ def check_factors(factors, n: int | None = None, name: str = "factors") -> np.nd
     if not np.issubdtype(arr.dtype, np.integer):
         rounded = np.rint(arr)
         if not np.array_equal(rounded, arr):
-            raise ValueError(f"{name} must hold integer classes (discrete factors); got non-integer values")
+            raise ValueError(
+                f"{name} must hold integer classes (discrete factors); got non-integer values"
+            )
         arr = rounded
     return arr.astype(np.int64)
 
@@ -177,7 +181,9 @@ class Representation:
         device: torch.device | str | None = None,
     ):
         if encode is None and represent is None:
-            raise ValueError("Representation needs encode (x -> (loc, scale)) or represent (x -> codes)")
+            raise ValueError(
+                "Representation needs encode (x -> (loc, scale)) or represent (x -> codes)"
+            )
         if sampled and encode is None:
             raise ValueError("sampled=True needs encode (x -> (loc, scale)) to draw z ~ q(z|x)")
         if sampled and generator is None:
@@ -201,11 +207,13 @@ class Representation:
     def posterior(self, x) -> tuple[np.ndarray, np.ndarray]:
         """(loc, scale) as float64 numpy [B, D], encoded in chunks of ``batch_size``."""
         if self.encode_fn is None:
-            raise ValueError("this metric needs the posterior q(z|x): pass a model with encode(x) -> (loc, scale)")
+            raise ValueError(
+                "this metric needs the posterior q(z|x): pass a model with encode(x) -> (loc, scale)"
+            )
         locs, scales = [], []
         with torch.no_grad():
             for start in range(0, len(x), self.batch_size):
-                loc, scale = self.encode_fn(self._to(x[start:start + self.batch_size]))
+                loc, scale = self.encode_fn(self._to(x[start : start + self.batch_size]))
                 locs.append(_numpy(loc))
                 scales.append(_numpy(scale))
         return np.concatenate(locs), np.concatenate(scales)
@@ -215,7 +223,9 @@ class Representation:
             parts = []
             with torch.no_grad():
                 for start in range(0, len(x), self.batch_size):
-                    parts.append(_numpy(self.represent_fn(self._to(x[start:start + self.batch_size]))))
+                    parts.append(
+                        _numpy(self.represent_fn(self._to(x[start : start + self.batch_size])))
+                    )
             out = np.concatenate(parts)
             return out[:, None] if out.ndim == 1 else out
         loc, scale = self.posterior(x)
@@ -281,14 +291,21 @@ def generate_codes_and_factors(
 def _draw(dataset, num_points: int, rs, batch_size: int):
     """Observations and factors in the reference's order: per batch of 16, factors then observations."""
     if observations_use_no_randomness(dataset):
-        factors = [dataset.sample_factors(min(batch_size, num_points - s), rs) for s in range(0, num_points, batch_size)]
+        factors = [
+            dataset.sample_factors(min(batch_size, num_points - s), rs)
+            for s in range(0, num_points, batch_size)
+        ]
         return observations_for(dataset, factors, rs), np.concatenate(factors)
     factors, observations = [], []
     for start in range(0, num_points, batch_size):
         f = dataset.sample_factors(min(batch_size, num_points - start), rs)
         factors.append(f)
         observations.append(dataset.sample_observations_from_factors(f, rs))
-    x = torch.cat(observations) if torch.is_tensor(observations[0]) else np.concatenate(observations)
+    x = (
+        torch.cat(observations)
+        if torch.is_tensor(observations[0])
+        else np.concatenate(observations)
+    )
     return x, np.concatenate(factors)
 
 

@@ -42,10 +42,15 @@ def test_mig_equals_hand_computed_gap():
     v = np.array([0, 0, 0, 1, 1, 1])
     z = np.array([[0, 1], [0, 0], [1, 0], [1, 0], [1, 0], [1, 1]], dtype=float)
     # I(z0; v): cells (0,0)=2, (1,0)=1, (1,1)=3 over 6; p(z0) = (1/3, 2/3), p(v) = (1/2, 1/2)
-    i0 = 2 / 6 * math.log((2 / 6) / (1 / 3 * 1 / 2)) + 1 / 6 * math.log((1 / 6) / (2 / 3 * 1 / 2)) \
+    i0 = (
+        2 / 6 * math.log((2 / 6) / (1 / 3 * 1 / 2))
+        + 1 / 6 * math.log((1 / 6) / (2 / 3 * 1 / 2))
         + 3 / 6 * math.log((3 / 6) / (2 / 3 * 1 / 2))
+    )
     # I(z1; v): cells (1,0)=1, (0,0)=2, (0,1)=2, (1,1)=1; p(z1) = (2/3, 1/3)
-    i1 = 2 * (1 / 6 * math.log((1 / 6) / (1 / 3 * 1 / 2))) + 2 * (2 / 6 * math.log((2 / 6) / (2 / 3 * 1 / 2)))
+    i1 = 2 * (1 / 6 * math.log((1 / 6) / (1 / 3 * 1 / 2))) + 2 * (
+        2 / 6 * math.log((2 / 6) / (2 / 3 * 1 / 2))
+    )
     expected = (i0 - i1) / math.log(2)
     assert metrics.mig(z, v[:, None])["mig"] == pytest.approx(expected, abs=1e-12)
 
@@ -74,7 +79,7 @@ def test_sap_discrete_uses_test_accuracy_of_one_dimensional_classifiers():
 
 def test_dci_disentanglement_and_completeness_equal_hand_computed_entropies():
     importance = np.array([[3.0, 0.0], [1.0, 2.0]])
-    h2 = lambda p: -sum(x * math.log2(x) for x in p if x > 0)  # noqa: E731
+    h2 = lambda p: -sum(x * math.log2(x) for x in p if x > 0)
     # rows (codes): P = (1, 0) and (1/3, 2/3), weights (3/6, 3/6)
     d = 0.5 * (1 - h2([1.0, 0.0])) + 0.5 * (1 - h2([1 / 3, 2 / 3]))
     # columns (factors): (3/4, 1/4) and (0, 1), weights (4/6, 2/6)
@@ -119,8 +124,13 @@ def test_gaussian_tc_equals_prop1_of_the_population_covariance():
 
 def test_active_units_count_dims_with_mean_variance_above_threshold():
     rs = np.random.RandomState(5)
-    codes = np.stack([rs.randn(1000), 0.05 * rs.randn(1000), 0.2 * rs.randn(1000)], axis=1)  # var 1, .0025, .04
-    assert metrics.active_units(codes) == {"active_units": 2.0, "active_units/fraction": pytest.approx(2 / 3)}
+    codes = np.stack(
+        [rs.randn(1000), 0.05 * rs.randn(1000), 0.2 * rs.randn(1000)], axis=1
+    )  # var 1, .0025, .04
+    assert metrics.active_units(codes) == {
+        "active_units": 2.0,
+        "active_units/fraction": pytest.approx(2 / 3),
+    }
 
 
 def test_latent_mi_matrix_by_hand():
@@ -151,14 +161,20 @@ def test_partial_correlation_of_gaussian_posteriors_matches_closed_form():
     from pyrodisent.estimators.gaussian import gaussian_total_correlation
 
     rs = np.random.RandomState(6)
-    cov = np.array([[1.0, 0.0, 0.7, 0.0], [0.0, 1.0, 0.0, 0.0], [0.7, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    cov = np.array(
+        [[1.0, 0.0, 0.7, 0.0], [0.0, 1.0, 0.0, 0.0], [0.7, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+    )
     loc = rs.multivariate_normal(np.zeros(4), cov, size=1500)
     scale = np.full_like(loc, 0.6)
     # q(z) ≈ N(0, Σ + 0.36 I): PC between groups {0,1} and {2,3} = ½ log(1.36² / (1.36² − 0.49))
     expected = float(gaussian_total_correlation(cov + 0.36 * np.eye(4), [2, 2]))
-    got = metrics.heldout_partial_correlation(loc, scale, [2, 2], random_state=7)["partial_correlation"]
+    got = metrics.heldout_partial_correlation(loc, scale, [2, 2], random_state=7)[
+        "partial_correlation"
+    ]
     assert got == pytest.approx(expected, abs=0.06)
-    independent = metrics.heldout_partial_correlation(loc[:, [0, 2, 1, 3]], scale, [2, 2], 7)  # {0,2} ⊥ {1,3}
+    independent = metrics.heldout_partial_correlation(
+        loc[:, [0, 2, 1, 3]], scale, [2, 2], 7
+    )  # {0,2} ⊥ {1,3}
     assert abs(independent["partial_correlation"]) < 0.05
 
 

@@ -58,8 +58,16 @@ SMALL = {
 
 
 def test_evaluate_run_writes_json_tensorboard_and_plots(tmp_path):
-    result = metrics.evaluate_run(FactorEncoder(), image_dataset(), list(SMALL), out_dir=tmp_path,
-                                  random_state=0, options=SMALL, progress=False, plot_points=600)
+    result = metrics.evaluate_run(
+        FactorEncoder(),
+        image_dataset(),
+        list(SMALL),
+        out_dir=tmp_path,
+        random_state=0,
+        options=SMALL,
+        progress=False,
+        plot_points=600,
+    )
     written = json.loads((tmp_path / "evaluation.json").read_text())
     assert written["scores"] == pytest.approx(result["scores"])
     assert set(written["seconds"]) == set(SMALL)
@@ -78,8 +86,15 @@ def test_evaluate_run_writes_json_tensorboard_and_plots(tmp_path):
 def test_tensorboard_log_holds_the_scalars(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    metrics.evaluate_run(FactorEncoder(), image_dataset(), ["mig"], out_dir=tmp_path, options={"mig": SMALL["mig"]},
-                         plots=False, progress=False)
+    metrics.evaluate_run(
+        FactorEncoder(),
+        image_dataset(),
+        ["mig"],
+        out_dir=tmp_path,
+        options={"mig": SMALL["mig"]},
+        plots=False,
+        progress=False,
+    )
     acc = EventAccumulator(str(tmp_path / "tb"))
     acc.Reload()
     value = json.loads((tmp_path / "evaluation.json").read_text())["scores"]["mig"]
@@ -88,9 +103,12 @@ def test_tensorboard_log_holds_the_scalars(tmp_path):
 
 def test_each_metric_gets_a_fresh_random_state():
     data = image_dataset()
-    alone = metrics.evaluate_metrics(FactorEncoder(), data, ["mig"], 0, options={"mig": SMALL["mig"]})
-    after = metrics.evaluate_metrics(FactorEncoder(), data, ["sap", "mig"], 0,
-                                     options={"mig": SMALL["mig"], "sap": SMALL["sap"]})
+    alone = metrics.evaluate_metrics(
+        FactorEncoder(), data, ["mig"], 0, options={"mig": SMALL["mig"]}
+    )
+    after = metrics.evaluate_metrics(
+        FactorEncoder(), data, ["sap", "mig"], 0, options={"mig": SMALL["mig"], "sap": SMALL["sap"]}
+    )
     assert after["mig"] == alone["mig"]
 
 
@@ -100,7 +118,9 @@ def test_evaluate_metrics_with_plain_represent_and_fast_defaults():
     def represent(x):
         return FactorEncoder().encode(x)[0]
 
-    scores = metrics.evaluate_metrics(represent, data, ["mig", "active_units"], random_state=1, fast=True)
+    scores = metrics.evaluate_metrics(
+        represent, data, ["mig", "active_units"], random_state=1, fast=True
+    )
     assert scores["mig"] > 0.95 and scores["active_units"] == 3.0
     with pytest.raises(ValueError, match="posterior"):
         metrics.evaluate_metrics(represent, data, ["gaussian_tc"], random_state=1, fast=True)
@@ -139,8 +159,14 @@ def test_cli_evaluate_uses_load_run_and_writes_into_the_run_dir(tmp_path, monkey
     import pyrodisent.engine
     from pyrodisent.cli import main
 
-    monkeypatch.setattr(pyrodisent.engine, "load_run", lambda run_dir, device="cpu": (FactorEncoder(), image_dataset(), {}))
-    code = main(["evaluate", str(tmp_path), "--metrics", "mig", "active_units", "--fast", "--no-progress"])
+    monkeypatch.setattr(
+        pyrodisent.engine,
+        "load_run",
+        lambda run_dir, device="cpu": (FactorEncoder(), image_dataset(), {}),
+    )
+    code = main(
+        ["evaluate", str(tmp_path), "--metrics", "mig", "active_units", "--fast", "--no-progress"]
+    )
     assert code == 0
     scores = json.loads((tmp_path / "evaluation.json").read_text())["scores"]
     assert scores["mig"] > 0.9 and scores["active_units"] == 3.0
@@ -154,9 +180,11 @@ def test_cli_evaluate_uses_load_run_and_writes_into_the_run_dir(tmp_path, monkey
 def test_docs_examples_run():
     import re
 
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "metrics.md").read_text(), flags=re.S)
+    blocks = re.findall(
+        r"```python\n(.*?)```", (ROOT / "docs" / "metrics.md").read_text(), flags=re.DOTALL
+    )
     assert len(blocks) == 3
     for code in blocks:
         namespace: dict = {"__name__": "__doc_example__"}
-        exec(compile(code, "docs/metrics.md", "exec"), namespace)
+        exec(compile(code, "docs/metrics.md", "exec"), namespace)  # noqa: S102 (the docs' own examples)
     assert namespace["pyrodisent_metrics"]()["code_variance"] is namespace["code_variance"]
