@@ -36,6 +36,7 @@ from pyrodisent.metrics.factor_vae import factor_vae_score
 from pyrodisent.metrics.gaussian_tc import gaussian_tc, gaussian_tc_score, tc_mean_sample
 from pyrodisent.metrics.latent_mi import latent_mi, latent_mi_matrix, latent_mi_score
 from pyrodisent.metrics.mig import (
+    grouped_mig_posterior,
     grouped_mig,
     grouped_mig_score,
     mig,
@@ -70,6 +71,7 @@ __all__ = [
     "gaussian_tc",
     "gaussian_tc_score",
     "grouped_mig",
+    "grouped_mig_posterior",
     "grouped_mig_score",
     "heldout_partial_correlation",
     "latent_mi",

@@ -189,3 +189,18 @@ def test_bad_input_names_the_parameter():
         metrics.sap(np.zeros((5, 3)), np.zeros((5, 1), dtype=int), test_size=2.0, random_state=0)
     with pytest.raises(ValueError, match="num_train"):
         metrics.mig_score(perfect, grid_dataset(), 0, num_train=0)
+
+
+def test_grouped_mig_posterior_estimator_of_seed_000_eq_15():
+    rs = np.random.RandomState(12)
+    f = np.stack([rs.randint(s, size=500) for s in (3, 4)], axis=1)
+    v = f[:, :1].astype(float)
+    loc = np.concatenate([np.minimum(v, 1), np.maximum(v, 1) - 1, f[:, 1:] / 3.0], axis=1)
+    scale = np.full(loc.shape, 0.05)
+    per_dim = metrics.grouped_mig_posterior(loc, scale, f, [1, 1, 1], random_state=0)
+    grouped = metrics.grouped_mig_posterior(loc, scale, f, [[0, 1], [2]], random_state=0)
+    assert per_dim["grouped_mig_posterior/factor_1"] > 0.95  # factor 1 sits in one dim
+    assert per_dim["grouped_mig_posterior/factor_0"] < 0.1  # factor 0 is split over dims 0 and 1
+    assert grouped["grouped_mig_posterior/factor_0"] > 0.95  # ...and whole in their group
+    noise = metrics.grouped_mig_posterior(rs.randn(500, 3), np.full((500, 3), 0.3), f, [1, 1, 1], 0)
+    assert noise["grouped_mig_posterior"] < 0.05
