@@ -21,14 +21,13 @@ z ~ q(z|x)), or any callable ``x -> codes``.
 """
 
 from pyrodisent.metrics.active_units import active_units, active_units_score
-from pyrodisent.metrics.aligned_r2 import aligned_r2, r2_alignment_matrix
+from pyrodisent.metrics.aligned_r2 import aligned_r2, aligned_r2_score, r2_alignment_matrix
 from pyrodisent.metrics.beta_vae import beta_vae_score
 from pyrodisent.metrics.dci import dci, dci_from_importance, dci_score
 from pyrodisent.metrics.evaluate import (
     BUILTIN_METRICS,
     DEFAULT_METRICS,
     FAST_OPTIONS,
-    aligned_r2_score,
     evaluate_metrics,
     evaluate_run,
 )
@@ -36,8 +35,8 @@ from pyrodisent.metrics.factor_vae import factor_vae_score
 from pyrodisent.metrics.gaussian_tc import gaussian_tc, gaussian_tc_score, tc_mean_sample
 from pyrodisent.metrics.latent_mi import latent_mi, latent_mi_matrix, latent_mi_score
 from pyrodisent.metrics.mig import (
-    grouped_mig_posterior,
     grouped_mig,
+    grouped_mig_posterior,
     grouped_mig_score,
     mig,
     mig_score,

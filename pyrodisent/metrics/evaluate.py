@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from pyrodisent.metrics.active_units import active_units_score
-from pyrodisent.metrics.aligned_r2 import aligned_r2
+from pyrodisent.metrics.aligned_r2 import aligned_r2_score
 from pyrodisent.metrics.beta_vae import beta_vae_score
 from pyrodisent.metrics.dci import dci_score
 from pyrodisent.metrics.factor_vae import factor_vae_score
@@ -34,39 +34,7 @@ from pyrodisent.metrics.sap import sap_score
 from pyrodisent.metrics.utils import (
     Representation,
     as_representation,
-    check_count,
-    check_random_state,
 )
-
-
-def aligned_r2_score(
-    representation,
-    dataset,
-    random_state,
-    true_groups: Sequence | None = None,
-    code_groups: Sequence | None = None,
-    num_points: int = 2_000,
-) -> dict[str, float]:
-    """Group-aligned latent R² (seed 003 §4.1) against the dataset's factor values
-    (``dataset.factor_values`` when known, else the classes). ``true_groups`` groups the
-    factors (default: one per factor); ``code_groups=None`` searches the groupings."""
-    rs = check_random_state(random_state)
-    rep = as_representation(representation)
-    factors = dataset.sample_factors(check_count("num_points", num_points, 2), rs)
-    codes = rep(dataset.sample_observations_from_factors(factors, rs))
-    if dataset.factor_values is not None:
-        true = np.stack(
-            [
-                np.asarray(v, dtype=np.float64)[factors[:, k]]
-                for k, v in enumerate(dataset.factor_values)
-            ],
-            1,
-        )
-    else:
-        true = factors.astype(np.float64)
-    groups = true_groups if true_groups is not None else [1] * true.shape[1]
-    return aligned_r2(codes, true, groups, code_groups)
-
 
 #: name → representation-level metric; what ``plugins/metrics.py`` registers.
 BUILTIN_METRICS: dict[str, Callable[..., dict]] = {
