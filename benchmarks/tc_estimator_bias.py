@@ -129,6 +129,7 @@ def write_outputs(rows, args) -> None:
     fig, axes = plt.subplots(1, len(dims), figsize=(4.2 * len(dims), 3.6), squeeze=False)
     styles = {"truth_prop1": ("gt (Prop. 1)", "k-"), "kde_truth": ("TC of the N-point mixture", "k:")}
     styles.update({label: (label, "o-") for label in METHODS.values()})
+    styles["MWS_no_const"] = ("MWS without log(NM)", "x--")
     for ax, D in zip(axes[0], dims):
         sub = [r for r in rows if r["D"] == D]
         x = [r["det_corr"] for r in sub]
