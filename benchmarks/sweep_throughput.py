@@ -179,7 +179,7 @@ def bench_vmap(stacks, width, latent, batch, steps, beta, threads, repeats=3):
         }
         rows.append(row)
         print(f"K={k:3d}: loop {row['loop_ms_per_round']:8.1f} ms/round  vmap {row['vmap_ms_per_step']:8.1f} ms/step  "
-              f"({row['vmap_model_steps_per_s']:7.0f} vs {row['loop_model_steps_per_s']:7.0f} model-steps/s)  "
+              f"(model-steps/s: vmap {row['vmap_model_steps_per_s']:6.1f}, loop {row['loop_model_steps_per_s']:6.1f})  "
               f"speed-up ×{row['speedup']:.2f}", flush=True)
     return rows
 
