@@ -37,7 +37,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _sweep(args) -> int:
-    from pyrodisent.cli import UserError
+    from pyrodisent.errors import UserError
     from pyrodisent.sweep.runner import run_sweep
     from pyrodisent.sweep.spec import load_sweep
 

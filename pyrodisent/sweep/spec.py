@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from pyrodisent.cli import UserError
+from pyrodisent.errors import UserError
 
 SAMPLERS = ("choice", "uniform", "loguniform", "randint")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
