@@ -67,8 +67,9 @@ class DisentELBO(TraceMeanField_ELBO):
     :param latent_site: the guide site the regularizers act on (default: the only latent).
 
     After each evaluation :attr:`last_terms` holds the detached per-data-point terms
-    (``loss``, ``elbo``, ``log_likelihood``, ``kl``, every penalty as ``<reg>/<term>`` and
-    every diagnostic as ``<reg>/<name>``), averaged over particles.
+    (``loss``, ``elbo``, ``log_likelihood``, ``kl``, every weighted penalty term as
+    ``penalty/<reg>/<term>`` and every unweighted diagnostic a regularizer records as
+    ``<reg>/<name>``), averaged over particles.
     """
 
     def __init__(
@@ -112,7 +113,7 @@ class DisentELBO(TraceMeanField_ELBO):
         for reg in self.regularizers:
             for key, value in reg(posterior).items():
                 loss = loss + n * value
-                terms[f"{reg.name}/{key}"] = value.detach()
+                terms[f"penalty/{reg.name}/{key}"] = value.detach()
             if posterior.training:
                 reg.auxiliary_step(posterior)
         if posterior is not None:

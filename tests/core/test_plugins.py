@@ -115,7 +115,7 @@ def test_third_party_plugin_is_listed_and_usable_from_a_config(with_third_party,
     summary = train(config, tmp_path / "run", progress=False)
     assert summary["steps_done"] == 3
     assert summary["final_terms"]["mean_l2/value"] >= 0
-    assert summary["final_terms"]["mean_l2/l2"] == pytest.approx(0.5 * summary["final_terms"]["mean_l2/value"], rel=1e-5)
+    assert summary["final_terms"]["penalty/mean_l2/l2"] == pytest.approx(0.5 * summary["final_terms"]["mean_l2/value"], rel=1e-5)
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(with_third_party), os.environ.get("PYTHONPATH", "")]))
     out = subprocess.run([sys.executable, "-m", "pyrodisent.cli", "plugins"], env=env, capture_output=True, text=True)

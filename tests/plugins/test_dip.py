@@ -91,6 +91,6 @@ def test_registered_and_trains_in_disent_elbo():
     t = elbo.last_terms
     loc, scale = model.encode(x)
     off, diag = dip_terms(batch_covariance(loc) + torch.diag(scale.pow(2).mean(0)))
-    assert t["dip/off_diagonal"].item() == pytest.approx(5 * off.item(), rel=1e-5)
-    assert t["dip/diagonal"].item() == pytest.approx(5 * diag.item(), rel=1e-5)
+    assert t["penalty/dip/off_diagonal"].item() == pytest.approx(5 * off.item(), rel=1e-5)
+    assert t["penalty/dip/diagonal"].item() == pytest.approx(5 * diag.item(), rel=1e-5)
     assert t["loss"].item() == pytest.approx(-t["elbo"].item() + 5 * (off + diag).item(), rel=1e-5)

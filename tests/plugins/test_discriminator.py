@@ -168,9 +168,9 @@ def test_vae_loss_leaves_no_gradient_on_the_discriminator_and_training_updates_b
     assert not all(torch.equal(a, b) for a, b in zip(before_vae, model.parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(disc_snapshots[0], disc_snapshots[-1]))
     terms = elbo.last_terms
-    assert {"discriminator/tc", "discriminator/tc_estimate", "discriminator/loss", "discriminator/accuracy"} <= set(terms)
-    assert terms["discriminator/tc"].item() == pytest.approx(10.0 * terms["discriminator/tc_estimate"].item(), rel=1e-5)
-    assert terms["loss"].item() == pytest.approx(-terms["elbo"].item() + terms["discriminator/tc"].item(), rel=1e-5)
+    assert {"penalty/discriminator/tc", "discriminator/tc_estimate", "discriminator/loss", "discriminator/accuracy"} <= set(terms)
+    assert terms["penalty/discriminator/tc"].item() == pytest.approx(10.0 * terms["discriminator/tc_estimate"].item(), rel=1e-5)
+    assert terms["loss"].item() == pytest.approx(-terms["elbo"].item() + terms["penalty/discriminator/tc"].item(), rel=1e-5)
     assert reg.auxiliary_steps == 3
 
     # Evaluation passes (no gradients) neither train the discriminator nor count a step.

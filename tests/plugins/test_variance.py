@@ -69,5 +69,5 @@ def test_registered_and_added_to_the_loss_next_to_a_tc_plugin():
         losses[with_variance] = elbo.differentiable_loss(model.model, model.guide, x).item()
     _, scale = model.encode(x)
     expected = 10.0 * scale.pow(2).mean(0).sum().item()  # η = max(10, 6), per data point
-    assert elbo.last_terms["variance/variance"].item() == pytest.approx(expected, rel=1e-5)
+    assert elbo.last_terms["penalty/variance/variance"].item() == pytest.approx(expected, rel=1e-5)
     assert losses[True] - losses[False] == pytest.approx(32 * expected, rel=1e-4)
