@@ -49,6 +49,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
+
 # --------------------------------------------------------------------- part 2
 def mlp_vae(input_dim: int, latent_dim: int, width: int, layers: int = 1) -> nn.ModuleDict:
     """Seed 000 App. B Table 1 MLP (the engine's ``encoder: mlp``)."""

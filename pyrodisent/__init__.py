@@ -9,13 +9,12 @@ Public API (kept stable for outside scripts):
   :mod:`pyrodisent.distributions`, :mod:`pyrodisent.metrics`.
 """
 
+from pyrodisent import estimators, models  # noqa: E402  (submodules as attributes)
 from pyrodisent.elbo import DisentELBO
 from pyrodisent.hookspecs import hookimpl
 from pyrodisent.plugin_manager import get_component, register_plugin
 from pyrodisent.posterior import PosteriorBatch, UnsupportedPosteriorError
 from pyrodisent.regularizer import Regularizer, regularizer
-
-from pyrodisent import estimators, models  # noqa: E402  (submodules as attributes)
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ calls :meth:`differentiable_loss` directly: that path makes no host synchronisat
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from pyro.distributions.util import scale_and_mask

@@ -17,8 +17,13 @@ from pyro.distributions import Independent, Normal
 from torch.distributions import Distribution
 
 from pyrodisent.estimators import AggregateLogDensities, log_aggregate_posterior, normalize_groups
+
 # Defined with the estimators (which raise it too); re-exported here and from pyrodisent.
-from pyrodisent.estimators.families import GaussianFamily, UnsupportedPosteriorError, posterior_family
+from pyrodisent.estimators.families import (
+    GaussianFamily,
+    UnsupportedPosteriorError,
+    posterior_family,
+)
 
 
 def _find_plate_size(site: dict) -> tuple[int | None, float]:

@@ -7,7 +7,7 @@ observations that realise them; training needs random batches.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -48,9 +48,9 @@ def parse_options(items: list[str]) -> dict:
 
 
 def _generate(args) -> int:
-    from pyrodisent.errors import UserError
     from pyrodisent.data import get_dataset
     from pyrodisent.data.hdf5 import save_h5
+    from pyrodisent.errors import UserError
 
     options = parse_options(args.options)
     if args.name == "h5":

@@ -25,7 +25,7 @@ family (the sub-block of Σ_ρ is an equicorrelation matrix of the same ρ): see
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from pyro.distributions import Independent, Normal

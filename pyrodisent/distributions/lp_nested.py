@@ -33,8 +33,9 @@ G ~ Gamma(n/p0, 1). With one group, p0 = p = 2 and s = 2 the prior is N(0, I).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Union
 
 import torch
 from pyro.distributions.torch_distribution import TorchDistribution

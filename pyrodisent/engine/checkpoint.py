@@ -6,13 +6,12 @@ then renamed over the old one: an interrupted write never leaves a broken checkp
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from pyrodisent.atomic_file import atomic_open
 from pyrodisent.errors import UserError
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -23,18 +22,8 @@ class CheckpointError(UserError):
 
 
 def save_atomic(state: dict[str, Any], path: str | Path) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        torch.save(state, f)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

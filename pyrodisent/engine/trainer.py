@@ -14,7 +14,6 @@ command again resumes from the checkpoint and reproduces the uninterrupted run o
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import threading
@@ -28,12 +27,13 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from pyrodisent.errors import UserError
+from pyrodisent.atomic_file import write_json_atomic, write_text_atomic
 from pyrodisent.data import FactorDataset, get_dataset
 from pyrodisent.elbo import DisentELBO
 from pyrodisent.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_atomic
 from pyrodisent.engine.config import ConfigError, RunConfig, load_config, parse_config
 from pyrodisent.engine.images import latent_traversal_grid, reconstruction_grid
+from pyrodisent.errors import UserError
 from pyrodisent.plugin_manager import get_component
 from pyrodisent.regularizer import regularizer
 
@@ -176,7 +176,7 @@ class Trainer:
                     f"{str(self.out_dir)!r} holds a run with a different config; only train.steps may "
                     f"change on resume. Use another --out directory, or delete that run."
                 )
-        path.write_text(yaml.safe_dump(resolved, sort_keys=False))
+        write_text_atomic(path, yaml.safe_dump(resolved, sort_keys=False))
 
     # ------------------------------------------------------------- checkpoints
     def _state(self) -> dict[str, Any]:
@@ -282,7 +282,7 @@ class Trainer:
             "device": str(self.device),
             "final_terms": last_terms,
         }
-        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_json_atomic(self.out_dir / "summary.json", summary)
         return summary
 
     def _diverged(self, good_step: int | None, verified_step: int) -> TrainingDivergedError:

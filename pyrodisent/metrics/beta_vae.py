@@ -13,13 +13,13 @@ and 5,000 evaluation points.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.linear_model import LogisticRegression
 
 from pyrodisent.metrics.utils import (
     as_representation,
     check_count,
     check_random_state,
+    concat_observations,
     observations_for,
     observations_use_no_randomness,
 )
@@ -28,14 +28,6 @@ BATCH_SIZE = 64
 NUM_TRAIN = 10_000
 NUM_EVAL = 5_000
 _POINTS_PER_CALL = 32  # points whose observations are encoded in one call (no effect on numbers)
-
-
-def _cat(observations):
-    return (
-        torch.cat(observations)
-        if torch.is_tensor(observations[0])
-        else np.concatenate(observations)
-    )
 
 
 def beta_vae_points(representation, dataset, batch_size: int, num_points: int, random_state):
@@ -59,7 +51,7 @@ def beta_vae_points(representation, dataset, batch_size: int, num_points: int, r
                 observations.append(dataset.sample_observations_from_factors(factors1, rs))
                 observations.append(dataset.sample_observations_from_factors(factors2, rs))
             labels.append(k)
-        x = observations_for(dataset, batches, rs) if batched else _cat(observations)
+        x = observations_for(dataset, batches, rs) if batched else concat_observations(observations)
         codes = rep(x).reshape(chunk, 2, batch_size, -1)
         features.append(np.mean(np.abs(codes[:, 0] - codes[:, 1]), axis=1))
         done += chunk

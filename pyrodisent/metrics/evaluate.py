@@ -10,7 +10,6 @@ are then noisier and not comparable with published ones).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pyrodisent.atomic_file import write_json_atomic
 from pyrodisent.metrics.active_units import active_units_score
 from pyrodisent.metrics.aligned_r2 import aligned_r2_score
 from pyrodisent.metrics.beta_vae import beta_vae_score
@@ -208,7 +208,7 @@ def evaluate_run(
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "evaluation.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        write_json_atomic(out / "evaluation.json", result, sort_keys=True)
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 

@@ -15,12 +15,12 @@ dimension is active when its global standard deviation is ≥ 0.05 (the referenc
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from pyrodisent.metrics.utils import (
     as_representation,
     check_count,
     check_random_state,
+    concat_observations,
     observations_for,
     observations_use_no_randomness,
 )
@@ -31,14 +31,6 @@ NUM_EVAL = 5_000
 NUM_VARIANCE_ESTIMATE = 10_000
 PRUNE_THRESHOLD = 0.05
 _VOTES_PER_CALL = 64  # votes whose observations are encoded in one call (no effect on numbers)
-
-
-def _cat(observations):
-    return (
-        torch.cat(observations)
-        if torch.is_tensor(observations[0])
-        else np.concatenate(observations)
-    )
 
 
 def global_variances(representation, dataset, num_points: int, random_state) -> np.ndarray:
@@ -68,7 +60,7 @@ def _votes(rep, dataset, batch_size, num_votes, rs, variances, active) -> np.nda
                 batches.append(factors)
             else:
                 observations.append(dataset.sample_observations_from_factors(factors, rs))
-        x = observations_for(dataset, batches, rs) if batched else _cat(observations)
+        x = observations_for(dataset, batches, rs) if batched else concat_observations(observations)
         codes = rep(x).reshape(chunk, batch_size, -1)
         local = np.var(codes, axis=1, ddof=1)
         argmins = np.argmin(local[:, active] / variances[active], axis=1)

@@ -268,7 +268,11 @@ def observations_for(dataset, factor_batches: list, rs: np.random.RandomState):
     """Observations of each factor batch, concatenated (one call when no randomness is used)."""
     if observations_use_no_randomness(dataset):
         return dataset.sample_observations_from_factors(np.concatenate(factor_batches), rs)
-    parts = [dataset.sample_observations_from_factors(f, rs) for f in factor_batches]
+    return concat_observations([dataset.sample_observations_from_factors(f, rs) for f in factor_batches])
+
+
+def concat_observations(parts: list):
+    """Concatenate observation batches, torch tensors or NumPy arrays alike."""
     return torch.cat(parts) if torch.is_tensor(parts[0]) else np.concatenate(parts)
 
 

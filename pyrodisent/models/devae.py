@@ -32,7 +32,7 @@ for i = 0 and ``"z_i"``/``"x_i"`` otherwise (regularizers then need
 from __future__ import annotations
 
 import contextlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import pyro
 import pyro.distributions as dist

@@ -19,7 +19,7 @@ for a Gaussian one); the tables' final activation would clip the likelihood's pa
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -16,7 +16,7 @@ distribution with ``event_shape == (D,)``: ``"logcosh"`` (seed 003 §2.2) and
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pyro
 import pyro.distributions as dist

@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from pyrodisent.sweep.state import SweepDir, write_atomic
+from pyrodisent.atomic_file import write_text_atomic
+from pyrodisent.sweep.state import SweepDir
 
 STRENGTH_COLUMNS = ("strength", "beta", "gamma", "config.regularizers.discriminator.gamma",
                     "config.regularizers.tc.beta", "config.regularizers.grouped_tc.beta",
@@ -298,6 +299,6 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> di
         lines.append(plot_tc_mean_vs_sample(finished, out / "tc_mean_vs_tc_sample.png"))
     else:
         lines.append("no finished trials yet: no plots")
-    write_atomic(out / "report.txt", "\n".join(lines) + "\n")
+    write_text_atomic(out / "report.txt", "\n".join(lines) + "\n")
     plots = sorted(p.name for p in out.glob("*.png"))
     return {"lines": lines, "table": table, "plots": plots, "out": out}

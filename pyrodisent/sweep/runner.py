@@ -26,13 +26,15 @@ import os
 import socket
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from pyrodisent.atomic_file import write_json_atomic
 from pyrodisent.errors import UserError
 from pyrodisent.sweep.spec import Evaluation, SweepError, SweepSpec, Trial
-from pyrodisent.sweep.state import EVALUATION_NAME, SweepDir, write_json_atomic
+from pyrodisent.sweep.state import EVALUATION_NAME, SweepDir
 
 RAY_INSTALL_HINT = (
     "Ray is not installed: install the sweep extra with `pip install 'pyrodisent[sweep]'` "

@@ -26,13 +26,14 @@ import json
 import math
 import os
 import socket
-import tempfile
+from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
+from pyrodisent.atomic_file import write_json_atomic, write_text_atomic
 from pyrodisent.sweep.spec import SweepError, SweepSpec, Trial
 
 STATES = ("pending", "running", "finished", "failed")
@@ -41,24 +42,6 @@ EVALUATION_NAME = "sweep_evaluation.json"
 RESULTS_NAME = "results.csv"
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a fsynced temporary file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    write_atomic(path, json.dumps(data, indent=2, default=str))
 
 
 def read_json(path: str | Path) -> Any | None:
@@ -68,7 +51,7 @@ def read_json(path: str | Path) -> Any | None:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError:
-        return None  # only a file written outside write_atomic can be torn
+        return None  # only a file written outside write_text_atomic can be torn
 
 
 class SweepDir:
@@ -137,7 +120,7 @@ class SweepDir:
         pending one kept in memory: a trial's record is written when it is first submitted,
         see :meth:`describe`, so a sweep of 40,000 trials does not start with 40,000 writes)."""
         self.trials_root.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.root / "sweep.yaml", yaml.safe_dump(spec.source, sort_keys=False))
+        write_text_atomic(self.root / "sweep.yaml", yaml.safe_dump(spec.source, sort_keys=False))
         manifest = {
             "name": spec.name,
             "trials": [{"trial": t.trial_id, "index": t.index, "params": t.params} for t in trials],
@@ -206,7 +189,7 @@ class SweepDir:
     def write_results(self, rows: Iterable[dict[str, Any]] | None = None) -> Path:
         rows = list(self.rows() if rows is None else rows)
         path = self.root / RESULTS_NAME
-        write_atomic(path, rows_to_csv(rows))
+        write_text_atomic(path, rows_to_csv(rows))
         return path
 
 

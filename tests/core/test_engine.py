@@ -11,7 +11,14 @@ import torch
 import yaml
 
 from pyrodisent import Regularizer, hookimpl
-from pyrodisent.engine import ConfigError, Trainer, TrainingDivergedError, load_run, parse_config, train
+from pyrodisent.engine import (
+    ConfigError,
+    Trainer,
+    TrainingDivergedError,
+    load_run,
+    parse_config,
+    train,
+)
 from pyrodisent.engine.checkpoint import load_checkpoint
 from pyrodisent.engine.config import apply_overrides, load_config, quickstart_config_path
 from pyrodisent.plugin_manager import get_plugin_manager

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import yaml
 
-from pyrodisent.sweep.spec import SweepError, load_sweep, parse_sweep, set_path, substitute, trial_id
+from pyrodisent.sweep.spec import (
+    SweepError,
+    load_sweep,
+    parse_sweep,
+    set_path,
+    substitute,
+    trial_id,
+)
 
 BASE = {
     "seed": 0,

@@ -102,7 +102,7 @@ def test_prepare_keeps_records_and_writes_atomically(tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))
     with pytest.raises(ValueError, match="trial state must be one of"):
         sweep.update(trials[0].trial_id, state="done")
-    # a torn file (not written by write_atomic) reads as no record
+    # a torn file (not written by write_text_atomic) reads as no record
     sweep.record_path(trials[1].trial_id).write_text('{"trial": "x", "sta')
     assert sweep.read(trials[1].trial_id) is None
     write_json_atomic(tmp_path / "x.json", {"a": 1})
