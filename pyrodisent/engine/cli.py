@@ -49,7 +49,8 @@ def _train(args) -> int:
         f"run directory: {out}\n"
         f"  summary:     {out / 'summary.json'}\n"
         f"  checkpoint:  {out / 'checkpoint.pt'} (run the same command again to resume)\n"
-        f"  TensorBoard: tensorboard --logdir {out / 'tb'}"
+        f"  TensorBoard: tensorboard --logdir {out / 'tb'}\n"
+        f"  metrics:     pyrodisent evaluate {out}"
     )
     return 0
 
