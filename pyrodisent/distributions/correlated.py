@@ -246,7 +246,11 @@ def _kl_correlated_diagonal_normal(q: CorrelatedNormal, p: Independent) -> torch
     + ½ log(1 / det Σ_ρ) (seed 002 App. B; exact because diag Σ_ρ = 1)."""
     base = _diagonal_normal(p)
     if base is None:
-        raise NotImplementedError  # the ELBO falls back to a Monte Carlo KL
+        # torch's protocol for "no closed form": DisentELBO then uses a Monte Carlo KL
+        raise NotImplementedError(
+            f"no closed-form KL from CorrelatedNormal to {type(p.base_dist).__name__}; "
+            "DisentELBO falls back to the Monte Carlo estimate log q(z|x) - log p(z)"
+        )
     diagonal = kl_divergence(Normal(q.loc, q.scale), base).sum(-1)
     return diagonal - 0.5 * q.log_det_noise_covariance()
 
