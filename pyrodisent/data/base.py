@@ -58,6 +58,7 @@ class FactorDataset:
                 )
         self.factor_values = list(factor_values) if factor_values is not None else None
         self._lookup: dict[tuple[int, ...], np.ndarray] | None = None
+        self._full_grid: bool | None = None
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -73,7 +74,20 @@ class FactorDataset:
 
     @property
     def is_full_grid(self) -> bool:
-        return self.factors is not None and len(self) == int(np.prod(self.factor_sizes))
+        """True when row i holds the i-th factor combination in row-major order (last factor
+        fastest), so index ↔ factor conversion is arithmetic. Checked on the factors
+        themselves once (a shuffled or duplicated grid of the right size is not a full grid)."""
+        if self._full_grid is None:
+            self._full_grid = (
+                self.factors is not None
+                and len(self) == int(np.prod(self.factor_sizes))
+                and bool(np.array_equal(self.factors @ self.grid_strides(), np.arange(len(self))))
+            )
+        return self._full_grid
+
+    def grid_strides(self) -> np.ndarray:
+        """Row-major strides of the factor grid: index = factors @ bases."""
+        return np.cumprod([1] + self.factor_sizes[::-1])[:-1][::-1].astype(np.int64)
 
     @staticmethod
     def batch_to_float(batch: torch.Tensor) -> torch.Tensor:
@@ -102,8 +116,7 @@ class FactorDataset:
         """Row indices of the observations realising ``factors`` [n, K] (first match on a partial grid)."""
         factors = np.asarray(factors, dtype=np.int64)
         if self.is_full_grid:
-            bases = np.cumprod([1] + self.factor_sizes[::-1])[:-1][::-1]
-            return factors @ bases
+            return factors @ self.grid_strides()
         table = self._lookup_table()
         try:
             return np.array([table[tuple(f)][0] for f in factors])

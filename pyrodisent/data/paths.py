@@ -71,16 +71,24 @@ def resolve_file(dataset: str, path: str | Path | None, filename: str) -> Path:
     return candidate
 
 
-def check_grid_order(dataset, file: str | Path) -> None:
-    """A data set with exactly one row per factor combination must list them in grid order.
+def check_grid_labels(dataset, file: str | Path) -> None:
+    """A data set with as many rows as factor combinations must hold each combination once.
 
-    :class:`~pyrodisent.data.base.FactorDataset` then converts index ↔ factors by
-    arithmetic (last factor fastest); a file in another order would silently pair images
-    with the wrong factors, so it is rejected.
+    In grid order (last factor fastest) :class:`~pyrodisent.data.base.FactorDataset`
+    converts index ↔ factors by arithmetic; in any other order (a shuffled file) it looks
+    rows up by their factors, which is as correct. A repeated combination means some other
+    combination is missing from a file that should hold them all: its labels are corrupt.
     """
     import numpy as np
 
-    if dataset.is_full_grid:
-        index = dataset.factors_to_index(dataset.factors)
-        if not np.array_equal(index, np.arange(len(dataset))):
-            raise DataFileError(file, "has one row per factor combination but not in grid order (last factor fastest)")
+    sizes = dataset.factor_sizes
+    if dataset.factors is None or len(dataset) != int(np.prod(sizes)) or dataset.is_full_grid:
+        return
+    index = dataset.factors @ dataset.grid_strides()
+    distinct = len(np.unique(index))
+    if distinct != len(dataset):
+        raise DataFileError(
+            file,
+            f"has {len(dataset)} rows, one per factor combination, but only {distinct} distinct "
+            "label combinations: the labels are corrupt (re-download or re-generate the file)",
+        )

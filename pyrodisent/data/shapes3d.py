@@ -27,7 +27,7 @@ import torch
 
 from pyrodisent.data.base import FactorDataset
 from pyrodisent.data.hdf5 import H5Images, LazyFactorDataset
-from pyrodisent.data.paths import DataFileError, check_grid_order, resolve_file
+from pyrodisent.data.paths import DataFileError, check_grid_labels, resolve_file
 
 FILE = "3dshapes.h5"
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
@@ -91,5 +91,5 @@ def shapes3d(path: str | Path | None = None, in_memory: bool = True) -> FactorDa
     else:
         tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
         dataset = FactorDataset(tensor, factors, FACTOR_NAMES, FACTOR_SIZES, values, name="shapes3d")
-    check_grid_order(dataset, file)
+    check_grid_labels(dataset, file)
     return dataset
