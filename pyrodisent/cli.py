@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from pyrodisent.errors import UserError  # noqa: F401  (re-exported: pyrodisent.cli.UserError)
@@ -48,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, UnknownComponentError, FileNotFoundError) as exc:
         print(f"pyrodisent {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`pyrodisent plugins | head`): not an error of ours. Point
+        # stdout at devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
