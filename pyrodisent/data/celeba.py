@@ -33,7 +33,7 @@ def _load_image(file: Path, size: int, crop: int) -> np.ndarray:
             c = min(crop, w, h)
             left, top = (w - c) // 2, (h - c) // 2
             img = img.crop((left, top, left + c, top + c)).resize((size, size), Image.BOX)
-            return np.asarray(img, dtype=np.uint8)
+            return np.array(img, dtype=np.uint8)  # a writable copy for torch.from_numpy
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise DataFileError(file, f"is not a readable image ({type(exc).__name__}: {exc})") from None
 

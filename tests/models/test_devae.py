@@ -159,7 +159,7 @@ def test_all_layers_mode_weights_each_layer_by_its_probability():
         assert model_trace.nodes[name]["scale"] == pytest.approx(probs[i])
     pyro.set_rng_seed(0)
     loss = DisentELBO().differentiable_loss(model.model, model.guide, x)
-    assert math.isfinite(float(loss))
+    assert math.isfinite(loss.item())
 
 
 @pytest.mark.parametrize("train_all_layers", [False, True])
