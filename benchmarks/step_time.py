@@ -29,6 +29,7 @@ from pyrodisent.data import FactorDataset
 from pyrodisent.engine import Trainer
 from pyrodisent.estimators import log_importance_weights
 from pyrodisent.models.networks import build_networks, split_posterior_parameters
+from pyrodisent.optim import fast_adam
 from pyrodisent.plugin_manager import register_plugin
 
 
@@ -88,8 +89,7 @@ def handwritten_step(args, device):
         encoder.compile()
         decoder.compile()
     params = list(encoder.parameters()) + list(decoder.parameters())
-    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    opt = torch.optim.Adam(params, lr=1e-4, **fast)
+    opt = fast_adam(params, lr=1e-4)  # the engine's optimizer, so only the loss path differs
     data = random_binary_images().images.to(device)
     N, M, beta = data.shape[0], args.batch_size, 6.0
     log_w = log_importance_weights(M, N, "mss", device=device)

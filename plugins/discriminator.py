@@ -39,6 +39,7 @@ from torch import nn
 from torch.func import functional_call
 
 from pyrodisent import PosteriorBatch, Regularizer, hookimpl
+from pyrodisent.optim import fast_adam
 from pyrodisent.regularizer import check_weight
 
 REAL, FAKE = 0, 1
@@ -126,7 +127,7 @@ class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
     def _build(self, latent_dim: int, device: torch.device) -> None:
         self._latent_dim = int(latent_dim)
         self.network = self.build_network(self._latent_dim).to(device)
-        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=self.lr, betas=self.betas)
+        self.optimizer = fast_adam(self.network.parameters(), lr=self.lr, betas=self.betas)
 
     def ensure_network(self, z: torch.Tensor) -> nn.Module:
         """Build the network for z's dimension on first use and keep it on z's device."""

@@ -3,7 +3,7 @@
 The Pyro model/guide pair stays the source of truth: each step evaluates
 :meth:`DisentELBO.differentiable_loss` on ``model.model``/``model.guide``. What the engine
 changes is everything around it (DESIGN.md §2, §8): one ``torch.optim`` optimizer over the
-model's parameters (fused Adam on CUDA, foreach on CPU) instead of Pyro's per-parameter
+model's parameters (fused Adam where the device has it, else foreach) instead of Pyro's per-parameter
 optimizers, batches drawn on the device, Pyro validation off, and no host sync per step
 except at logging intervals (loss terms are accumulated on the device).
 
@@ -33,6 +33,7 @@ from pyrodisent.elbo import DisentELBO
 from pyrodisent.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_atomic
 from pyrodisent.engine.config import ConfigError, RunConfig, load_config, parse_config
 from pyrodisent.engine.images import latent_traversal_grid, reconstruction_grid
+from pyrodisent.optim import fast_adam
 from pyrodisent.errors import UserError
 from pyrodisent.plugin_manager import get_component
 from pyrodisent.regularizer import regularizer
@@ -69,10 +70,12 @@ def build_dataset(config: RunConfig) -> FactorDataset:
 
 
 def build_optimizer(config: RunConfig, params, device: torch.device) -> torch.optim.Optimizer:
+    """Adam or AdamW over ``params``: fused where the device has the kernel (CUDA; CPU from
+    torch 2.4), else foreach (:func:`pyrodisent.optim.fast_adam`)."""
     opt = config.train.optimizer
-    cls = torch.optim.Adam if opt.name == "adam" else torch.optim.AdamW
-    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    return cls(params, lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay, **fast)
+    return fast_adam(
+        params, decoupled_weight_decay=opt.name == "adamw", lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay
+    )
 
 
 def _as_run_config(config) -> RunConfig:
