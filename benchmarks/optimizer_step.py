@@ -19,7 +19,11 @@ import torch
 from pyrodisent.models import VAE
 
 MODELS = (("mlp", 400), ("mlp", 100), ("conv", None))
-IMPLEMENTATIONS = (("fused", {"fused": True}), ("foreach", {"foreach": True}), ("loop", {"foreach": False}))
+IMPLEMENTATIONS = (
+    ("fused", {"fused": True}),
+    ("foreach", {"foreach": True}),
+    ("loop", {"foreach": False}),
+)
 
 
 def time_step(params, options, steps: int, device: torch.device) -> float | None:
@@ -45,17 +49,28 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=50)
     args = p.parse_args()
     device = torch.device(args.device)
-    print(f"Adam step, {platform.processor() or platform.machine()}, device {device}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(
+        f"Adam step, {platform.processor() or platform.machine()}, device {device}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}"
+    )
     for encoder, width in MODELS:
         options = {"hidden_width": width} if width else {}
-        model = VAE(input_shape=(1, 64, 64), latent_dim=10, encoder=encoder, register_params=False, **options)
+        model = VAE(
+            input_shape=(1, 64, 64),
+            latent_dim=10,
+            encoder=encoder,
+            register_params=False,
+            **options,
+        )
         params = [q.to(device) for q in model.parameters()]
         params = [torch.nn.Parameter(q.detach()) for q in params]
         for q in params:
             q.grad = torch.randn_like(q)
         n = sum(q.numel() for q in params)
-        row = [f"{encoder}{'' if width is None else f' width {width}'}".ljust(16), f"{n:>10,} params"]
+        row = [
+            f"{encoder}{'' if width is None else f' width {width}'}".ljust(16),
+            f"{n:>10,} params",
+        ]
         for name, opts in IMPLEMENTATIONS:
             ms = time_step(params, opts, args.steps, device)
             row.append(f"{name} {'n/a' if ms is None else f'{ms:7.2f} ms'}")

@@ -4,8 +4,9 @@ PyTorch's Adam has three implementations of one algorithm: ``fused`` (one kernel
 parameter), ``foreach`` (a kernel per operation over the list) and the per-parameter loop.
 ``fused`` exists on CUDA and, from torch 2.4 on, on CPU, where it is also the fastest by far
 (a 3.6 M-parameter MLP VAE on 2 CPU cores: 3.1 ms per step fused, 15.8 ms foreach;
-``benchmarks/optimizer_step.py``, docs/benchmarks.md). Where a device, dtype or torch version has no fused kernel, the foreach
-implementation is used instead. Both give the same update up to float rounding.
+``benchmarks/optimizer_step.py``, docs/benchmarks.md). Where a device, dtype or torch
+version has no fused kernel, the foreach implementation is used instead. Both give the
+same update up to float rounding.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Iterable
 import torch
 
 
-def fast_adam(params: Iterable, *, decoupled_weight_decay: bool = False, **options) -> torch.optim.Optimizer:
+def fast_adam(
+    params: Iterable, *, decoupled_weight_decay: bool = False, **options
+) -> torch.optim.Optimizer:
     """``torch.optim.Adam`` (or ``AdamW`` with ``decoupled_weight_decay``) over ``params``,
     fused where the parameters' device supports it, else foreach. ``options`` are Adam's
     (``lr``, ``betas``, ``eps``, ``weight_decay``, ...)."""

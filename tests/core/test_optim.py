@@ -48,7 +48,9 @@ def test_falls_back_to_foreach_where_fused_is_refused(monkeypatch):
     class NoFusedAdam(real):
         def __init__(self, params, fused=None, **kwargs):
             if fused:
-                raise RuntimeError("`fused=True` requires all the params to be on a supported device")
+                raise RuntimeError(
+                    "`fused=True` requires all the params to be on a supported device"
+                )
             super().__init__(params, **kwargs)
 
     monkeypatch.setattr(torch.optim, "Adam", NoFusedAdam)

@@ -12,9 +12,13 @@ SIZES = [2, 3, 4]
 
 def _grid(order):
     """A full 2×3×4 grid whose image k stores its own grid index k in every pixel."""
-    factors = np.stack(np.meshgrid(*[np.arange(s) for s in SIZES], indexing="ij"), -1).reshape(-1, 3)
+    factors = np.stack(np.meshgrid(*[np.arange(s) for s in SIZES], indexing="ij"), -1).reshape(
+        -1, 3
+    )
     index = np.arange(len(factors))  # row-major, last factor fastest
-    images = torch.as_tensor(index, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 1, 2, 2).clone()
+    images = (
+        torch.as_tensor(index, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 1, 2, 2).clone()
+    )
     return FactorDataset(images[order], factors[order], ["a", "b", "c"], SIZES)
 
 
@@ -39,5 +43,7 @@ def test_repeated_label_combinations_in_a_full_size_file_are_corrupt():
     data = _grid(np.arange(24))
     data.factors[5] = data.factors[4]
     data._full_grid = None  # the factors were edited after construction
-    with pytest.raises(DataFileError, match="only 23 distinct label combinations: the labels are corrupt"):
+    with pytest.raises(
+        DataFileError, match="only 23 distinct label combinations: the labels are corrupt"
+    ):
         check_grid_labels(data, "broken.h5")
