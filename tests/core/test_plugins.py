@@ -98,6 +98,7 @@ def test_builtins_are_registered_through_the_entry_point_group():
     assert manager.components("models")["vae"].plugin == "models"
 
 
+@pytest.mark.filterwarnings("ignore:pyrodisent plugin 'acme_broken'")  # asserted once below
 def test_third_party_plugin_is_listed_and_usable_from_a_config(with_third_party, tiny_config, tmp_path):
     from pyrodisent.engine import train
 
