@@ -106,14 +106,14 @@ class _TestRegularizers:
 
 
 @pytest.fixture
-def test_regularizers():
+def extra_regularizers():
     manager = get_plugin_manager()
     name = manager.register_plugin(_TestRegularizers(), "tests-regularizers")
     yield
     manager.unregister_plugin(name)
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path, test_regularizers):
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path, extra_regularizers):
     config = dict(tiny_config, regularizers=[{"name": "nan_after", "step": 9}])
     with pytest.raises(TrainingDivergedError, match=r"NaN or infinite between steps 10 and 12.*last good checkpoint \(step 8\)"):
         train(config, tmp_path, progress=False)
@@ -122,7 +122,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path
     assert all(torch.isfinite(v).all() for v in state["model"].values())
 
 
-def test_sigint_saves_and_exits_cleanly(tiny_config, tmp_path, test_regularizers):
+def test_sigint_saves_and_exits_cleanly(tiny_config, tmp_path, extra_regularizers):
     config = dict(tiny_config, regularizers=[{"name": "sigint_at", "step": 2}])
     summary = train(config, tmp_path, progress=False)
     assert summary["interrupted"] and summary["steps_done"] == 3
