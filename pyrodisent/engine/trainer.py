@@ -34,6 +34,7 @@ from pyrodisent.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_
 from pyrodisent.engine.config import ConfigError, RunConfig, load_config, parse_config
 from pyrodisent.engine.images import latent_traversal_grid, reconstruction_grid
 from pyrodisent.optim import fast_adam
+from pyrodisent.posterior import UnsupportedPosteriorError
 from pyrodisent.errors import UserError
 from pyrodisent.plugin_manager import get_component
 from pyrodisent.regularizer import regularizer
@@ -161,11 +162,33 @@ class Trainer:
                 module = getattr(self.model, name, None)
                 if isinstance(module, torch.nn.Module):
                     module.compile()
+        self._check_regularizers_fit()
         self.step = 0
         self.wall_time = 0.0
         ckpt = self.out_dir / CHECKPOINT_NAME
         if ckpt.exists():
             self._restore(load_checkpoint(ckpt, map_location=self.device))
+
+    def _check_regularizers_fit(self) -> None:
+        """Evaluate the loss once on held-out images, without gradients, so a regularizer that
+        does not fit the model (groups that do not divide the latent size, a prior without
+        per-dim marginals, ...) fails here with the config key named, not at step 1 with a
+        traceback. Side-effect free: RNG streams and the model's own state (e.g. DeVAE's
+        layer generator) are restored, and no step is counted."""
+        model_state = self.model.state_dict()
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad(), _pyro_validation(False):
+            try:
+                self.elbo.differentiable_loss(
+                    self.model.model, self.model.guide, self.heldout[:16], dataset_size=len(self.dataset)
+                )
+            except (ValueError, UnsupportedPosteriorError) as exc:
+                names = ", ".join(r.name for r in self.config.regularizers) or "none"
+                raise ConfigError(
+                    f"config keys 'model' ({self.config.model.name}) and 'regularizers' ({names}) "
+                    f"do not fit together: {exc}"
+                ) from None
+        self.model.load_state_dict(model_state)
 
     def _check_or_write_config(self) -> None:
         path = self.out_dir / "config.yaml"

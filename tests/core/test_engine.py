@@ -173,6 +173,26 @@ def test_errors_found_when_building(tiny_config, tmp_path):
             Trainer(tiny_config, tmp_path / "c", device="cuda")
 
 
+@pytest.mark.parametrize(
+    "regularizers, model_change, message",
+    [
+        ([{"name": "grouped_tc", "grouping_factor": 3}], {},
+         "'regularizers' \\(grouped_tc\\) do not fit together: grouping_factor 3 does not divide the latent size 4"),
+        ([{"name": "tc", "gamma": 2.0}], {"prior": {"lp_nested": {"p0": 2.0, "groups": [[2.1, 2], [2.1, 2]]}}},
+         "'regularizers' \\(tc\\) do not fit together: .*L\\^p-nested"),
+    ],
+)
+def test_regularizers_that_do_not_fit_the_model_fail_before_step_one(
+    tiny_config, tmp_path, regularizers, model_change, message
+):
+    config = json.loads(json.dumps(tiny_config))
+    config["regularizers"] = regularizers
+    config["model"].update(model_change)
+    with pytest.raises(ConfigError, match=message):
+        train(config, tmp_path, progress=False)
+    assert not (tmp_path / "checkpoint.pt").exists()  # nothing ran
+
+
 def test_overrides_and_config_files(tmp_path):
     data = {"train": {"steps": 3}, "regularizers": [{"name": "tc", "beta": 6}]}
     out = apply_overrides(data, ["train.steps=7", "regularizers.0.beta=2.5", "model.latent_dim=4"])
