@@ -22,6 +22,14 @@ guide (``poutine.mask`` for β_i = 0), which the mean-field ELBO and :class:`Dis
 to the KL. Pyro's ELBOs run the guide first: the guide draws the layer (``layer=None``) and
 the model reads it from :attr:`DeVAE.current_layer`; pass ``layer=i`` to both to fix it.
 
+``connection`` chooses how the layers are linked, for seed 004's ablation (§3.3, Table 2):
+``"dit"`` (default, DeVAE: hierarchical layers through the disentanglement-invariant
+transforms above), ``"linear"`` (hierarchical, with DiT replaced by linear maps
+z_{j+1} = W_j z_j, W_j ∈ R^{D×D} initialised at I, so layer i is
+N(A_i μ_0, A_i diag(σ_0²) A_iᵀ) with A_i = W_{i−1}⋯W_0, a full-covariance posterior) and
+``"parallel"`` (independent latent spaces: layer i > 0 has its own encoder). The single
+latent space of Table 2's first row is ``betas`` of length 1.
+
 ``train_all_layers=True`` (the variant of a public fork) optimizes the exact expectation of
 eq. 7, Σ_i p(z_i) L_i, every step instead of one draw; layer i's sites are then ``"z"``/``"x"``
 for i = 0 and ``"z_i"``/``"x_i"`` otherwise (regularizers then need
@@ -45,6 +53,8 @@ from pyrodisent.models.vae import VAE
 
 #: seed 004 §3.1: {β_i} = [1, 10, 40], s = 1
 DEFAULT_BETAS = (1.0, 10.0, 40.0)
+#: how layer i > 0 is obtained (seed 004 Table 2: DiT, linear transformation, parallel spaces)
+CONNECTIONS = ("dit", "linear", "parallel")
 
 
 class DeVAE(VAE):
@@ -57,6 +67,8 @@ class DeVAE(VAE):
     :param embedding_dim: size E of the layer embeddings v_i fed to the decoder with z_i
         (default D, as in the paper; 0 feeds z_i alone).
     :param train_all_layers: optimize Σ_i p(z_i) L_i each step instead of one drawn layer.
+    :param connection: ``"dit"`` (DeVAE), ``"linear"`` or ``"parallel"``: the ablations of
+        seed 004 Table 2 (see the module docstring).
     :param representation_layer: the layer whose mean :meth:`encode` returns by default
         (metrics and traversals; 0 by default).
     :param random_state: seed of the generator that draws the layer per minibatch.
@@ -75,6 +87,7 @@ class DeVAE(VAE):
         layer_scale: float = 1.0,
         embedding_dim: int | None = None,
         train_all_layers: bool = False,
+        connection: str = "dit",
         representation_layer: int = 0,
         random_state: int = 0,
         prior="normal",
@@ -118,9 +131,24 @@ class DeVAE(VAE):
         _, self.decoder = build_networks(
             encoder, self.input_shape, D + embedding_dim, hidden_width, hidden_layers
         )
-        # w¹_j, w²_j of seed 004 eq. 4-5: row j maps layer j to layer j + 1; init 0.
-        self.w1 = nn.Parameter(torch.zeros(K - 1, D))
-        self.w2 = nn.Parameter(torch.zeros(K - 1, D))
+        if connection not in CONNECTIONS:
+            raise ValueError(
+                f"connection must be one of {', '.join(CONNECTIONS)} (seed 004 Table 2), "
+                f"got {connection!r}"
+            )
+        self.connection = connection
+        if connection == "dit":
+            # w¹_j, w²_j of seed 004 eq. 4-5: row j maps layer j to layer j + 1; init 0.
+            self.w1 = nn.Parameter(torch.zeros(K - 1, D))
+            self.w2 = nn.Parameter(torch.zeros(K - 1, D))
+        elif connection == "linear":
+            # W_j of Table 2's "linear transformation" row: z_{j+1} = W_j z_j; init I.
+            self.linear_maps = nn.Parameter(torch.eye(D).repeat(K - 1, 1, 1))
+        else:  # parallel: independent latent spaces, one encoder per layer i > 0
+            self.layer_encoders = nn.ModuleList(
+                build_networks(encoder, self.input_shape, D, hidden_width, hidden_layers)[0]
+                for _ in range(K - 1)
+            )
         self.layer_embedding = nn.Embedding(K, embedding_dim) if embedding_dim else None
         # kept on the CPU (not a buffer): the draw then never waits for the accelerator
         self.layer_probabilities = _layer_probabilities(K, layer_scale)
@@ -162,23 +190,51 @@ class DeVAE(VAE):
         """(μ_i, σ_i) = (exp(Σ_{j<i} w¹_j) μ_0, exp(Σ_{j<i} w²_j) σ_0) (seed 004 eq. 5)."""
         if layer == 0:
             return loc0, scale0
+        if self.connection != "dit":
+            raise ValueError(
+                f"layer_parameters is the DiT transform; connection={self.connection!r} "
+                "layers come from layer_posterior(x, layer)"
+            )
         shift1, shift2 = self.log_scale_shifts()
         return loc0 * shift1[layer].exp(), scale0 * shift2[layer].exp()
+
+    def linear_map(self, layer: int) -> torch.Tensor:
+        """A_i = W_{i−1} ⋯ W_0 [D, D] of the ``"linear"`` connection (A_0 = I)."""
+        product = torch.eye(self.latent_dim, device=self.linear_maps.device)
+        for j in range(layer):
+            product = self.linear_maps[j] @ product
+        return product
+
+    def layer_posterior(self, x: torch.Tensor, layer: int, base=None):
+        """q(z_i | x) of layer ``layer``; ``base`` = (μ_0, σ_0) when already computed."""
+        if layer > 0 and self.connection == "parallel":
+            loc, scale = split_posterior_parameters(self.layer_encoders[layer - 1](x))
+            return dist.Normal(loc, scale).to_event(1)
+        loc0, scale0 = split_posterior_parameters(self.encoder(x)) if base is None else base
+        if layer > 0 and self.connection == "linear":
+            a = self.linear_map(layer)
+            root = a * scale0.unsqueeze(-2)  # A diag(σ_0): Σ_i = root rootᵀ
+            covariance = root @ root.transpose(-1, -2)
+            return dist.MultivariateNormal(loc0 @ a.T, scale_tril=torch.linalg.cholesky(covariance))
+        loc, scale = self.layer_parameters(loc0, scale0, layer)
+        return dist.Normal(loc, scale).to_event(1)
 
     # ------------------------------------------------------------------ pieces
     def encode(
         self, x: torch.Tensor, layer: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(μ_i, σ_i) [B, D] of layer ``layer`` (default :attr:`representation_layer`)."""
-        layer = self.representation_layer if layer is None else self._check_layer(layer)
-        loc0, scale0 = split_posterior_parameters(self.encoder(x))
-        return self.layer_parameters(loc0, scale0, layer)
+        """(μ_i, σ_i) [B, D] of layer ``layer`` (default :attr:`representation_layer`); for a
+        full-covariance layer (``connection="linear"``) σ_i is the marginal standard deviation."""
+        posterior = self.posterior(x, layer)
+        if isinstance(posterior, dist.MultivariateNormal):
+            return posterior.loc, posterior.covariance_matrix.diagonal(dim1=-2, dim2=-1).sqrt()
+        return posterior.base_dist.loc, posterior.base_dist.scale
 
     def posterior(
         self, x: torch.Tensor, layer: int | None = None
     ) -> torch.distributions.Distribution:
-        loc, scale = self.encode(x, layer)
-        return dist.Normal(loc, scale).to_event(1)
+        layer = self.representation_layer if layer is None else self._check_layer(layer)
+        return self.layer_posterior(x, layer)
 
     def decode(self, z: torch.Tensor, layer: int | torch.Tensor | None = None) -> torch.Tensor:
         """Decoder output for [z, v_layer]; ``layer`` may be an int or a [B] index tensor."""
@@ -235,14 +291,14 @@ class DeVAE(VAE):
         self._register()
         plan = self._layers_this_step(layer, from_guide=True)
         all_layers = len(plan) > 1 or (layer is None and self.train_all_layers)
-        loc0, scale0 = split_posterior_parameters(self.encoder(x))
+        shared = self.connection != "parallel" or any(i == 0 for i, _ in plan)
+        base = split_posterior_parameters(self.encoder(x)) if shared else None
         z = None
         with self._plate(x, dataset_size):
             for i, weight in plan:
-                loc, scale = self.layer_parameters(loc0, scale0, i)
                 with self._weight(weight * self.betas[i]):
                     zi = pyro.sample(
-                        self._site("z", i, all_layers), dist.Normal(loc, scale).to_event(1)
+                        self._site("z", i, all_layers), self.layer_posterior(x, i, base)
                     )
                 z = zi if z is None else z
         return z

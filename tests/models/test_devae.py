@@ -204,3 +204,62 @@ def test_registered_as_a_model_and_validated():
         _devae().encode(_data(), layer=3)
     with pytest.raises(ValueError, match="representation_layer"):
         _devae(representation_layer=5)
+
+
+def test_linear_connection_gives_layer_i_the_pushforward_by_the_product_of_the_maps():
+    # seed 004 Table 2, "linear transformation": z_{j+1} = W_j z_j, so
+    # q(z_i|x) = N(A_i μ_0, A_i diag(σ_0²) A_iᵀ) with A_i = W_{i-1} ⋯ W_0.
+    model = _devae(connection="linear")
+    x = _data()
+    loc0, scale0 = (t.detach() for t in model.encode(x, layer=0))
+    for i in range(3):  # W_j = I at init: every layer is layer 0
+        assert torch.allclose(model.encode(x, layer=i)[0], loc0, atol=1e-6)
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        model.linear_maps.copy_(torch.eye(4) + 0.3 * torch.randn(2, 4, 4, generator=g))
+    w0, w1 = model.linear_maps.detach()
+    a2 = w1 @ w0
+    with torch.no_grad():
+        q = model.posterior(x, layer=2)
+    assert isinstance(q, pyro.distributions.MultivariateNormal)
+    assert torch.allclose(q.loc, loc0 @ a2.T, atol=1e-5)
+    expected_cov = a2 @ torch.diag_embed(scale0.pow(2)) @ a2.T
+    assert torch.allclose(q.covariance_matrix, expected_cov, atol=1e-5)
+    # the sample covariance of z for one data point matches it
+    pyro.set_rng_seed(0)
+    z = q.sample((20000,))[:, 0]
+    assert torch.allclose(
+        torch.cov(z.T), expected_cov[0], atol=0.05 * float(expected_cov[0].abs().max())
+    )
+    assert torch.allclose(
+        model.encode(x, layer=2)[1], expected_cov.diagonal(dim1=-2, dim2=-1).sqrt(), atol=1e-5
+    )
+
+
+def test_parallel_connection_trains_only_the_drawn_layers_own_encoder():
+    # seed 004 Table 2, "parallel": independent latent spaces, one encoder per layer.
+    model = _devae(connection="parallel", betas=[1.0, 10.0])
+    x = _data()
+    assert not torch.allclose(model.encode(x, layer=0)[0], model.encode(x, layer=1)[0])
+    loss = DisentELBO().differentiable_loss(model.model, model.guide, x, layer=1)
+    loss.backward()
+    assert all(p.grad is None for p in model.encoder.parameters())
+    assert all(
+        p.grad is not None and p.grad.abs().sum() > 0 for p in model.layer_encoders[0].parameters()
+    )
+    assert not hasattr(model, "w1")
+
+
+def test_linear_connection_trains_through_the_maps_with_a_monte_carlo_kl():
+    model = _devae(connection="linear", betas=[1.0, 10.0])
+    pyro.set_rng_seed(0)
+    loss = DisentELBO().differentiable_loss(model.model, model.guide, _data(), layer=1)
+    loss.backward()
+    assert math.isfinite(loss.item()) and model.linear_maps.grad.abs().sum() > 0
+
+
+def test_unknown_connection_names_the_choices():
+    with pytest.raises(ValueError, match="connection must be one of dit, linear, parallel"):
+        _devae(connection="ladder")
+    with pytest.raises(ValueError, match="layer_parameters is the DiT transform"):
+        _devae(connection="parallel").layer_parameters(torch.zeros(2, 4), torch.ones(2, 4), 1)
