@@ -249,6 +249,14 @@ class DeVAE(VAE):
             index = layer
         return self.decoder(torch.cat([z, self.layer_embedding(index)], dim=-1))
 
+    def reconstruction_nll(self, x: torch.Tensor, layer: int | None = None) -> torch.Tensor:
+        """[B] −log p(x | z_i, v_i) at one z_i ~ q(z_i | x) of layer ``layer`` (default
+        :attr:`representation_layer`): layer i's reconstruction term of eq. 2, in nats per
+        image — seed 004's "Recon." per layer (Tables 2-4)."""
+        layer = self.representation_layer if layer is None else self._check_layer(layer)
+        z = self.layer_posterior(x, layer).rsample()
+        return -self._likelihood(self.decode(z, layer)).log_prob(x)
+
     def mean_image(self, z: torch.Tensor, layer: int | None = None) -> torch.Tensor:
         """E[x | z, v_layer] (default :attr:`representation_layer`)."""
         out = self.decode(z, layer)

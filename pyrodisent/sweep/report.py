@@ -275,6 +275,50 @@ def plot_tc_mean_vs_sample(rows: list[dict], path: Path) -> str:
     return f"wrote {path.name}: TC_mean and TC_sample against {strength} for {len(groups)} model(s)"
 
 
+_LAYER_COLUMN = re.compile(r"^metric\.(?P<score>[^/]+)/layer(?P<layer>\d+)$")
+
+
+def plot_per_layer(rows: list[dict], path: Path) -> str:
+    """Seed 004 Table 2: each score (MIG, reconstruction) against the latent layer, one line
+    per model, mean ± sd over seeds (columns ``metric.<score>/layer<i>`` of evaluate.layers)."""
+    found = {}
+    for key in {k for r in rows for k in r}:
+        m = _LAYER_COLUMN.match(key)
+        if m and any(_number(r.get(key)) is not None for r in rows):  # models may lack a layer
+            found.setdefault(m["score"], {})[int(m["layer"])] = key
+    if not found:
+        return ("skipped per_layer.png (seed 004 Table 2): no metric.<score>/layer<i> column "
+                "(add evaluate.layers to the sweep file of a DeVAE sweep)")
+    model = _column(rows, MODEL_COLUMNS, numeric=False)
+    groups = list(dict.fromkeys(str(r[model]) for r in rows)) if model else [None]
+    scores = sorted(found)
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(scores), figsize=(4.5 * len(scores), 3.6), squeeze=False)
+    for ax, score in zip(axes[0], scores):
+        for g_index, g in enumerate(groups):
+            xs, means, sds = [], [], []
+            for layer, column in sorted(found[score].items()):
+                values = [_number(r.get(column)) for r in rows if g is None or str(r[model]) == g]
+                values = [v for v in values if v is not None]
+                if values:
+                    xs.append(layer)
+                    means.append(float(np.mean(values)))
+                    sds.append(float(np.std(values)))
+            if xs:
+                ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, color=f"C{g_index}",
+                            label=g if g is not None else None)
+        ax.set_xlabel("latent layer i")
+        ax.set_ylabel("−log p(x|z_i) per image (nats)" if score == "reconstruction" else score)
+        ax.set_xticks(sorted({i for c in found.values() for i in c}))
+        if model:
+            ax.legend(fontsize=7)
+    fig.suptitle("scores per latent layer, mean ± sd over seeds (seed 004 Table 2)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return f"wrote {path.name}: {', '.join(scores)} per layer for {len(groups)} model(s)"
+
+
 # ------------------------------------------------------------------ report
 def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
     """Rewrite results.csv, draw every plot the columns allow; returns {lines, table, plots}."""
@@ -284,7 +328,7 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> di
     out = Path(out_dir) if out_dir else sweep.root / "report"
     out.mkdir(parents=True, exist_ok=True)
     for stale in [*out.glob("violin_*.png"), *(out / n for n in ("best_elbo_grouping.png",
-                  "tc_vs_grouping_factor.png", "tc_mean_vs_tc_sample.png"))]:
+                  "tc_vs_grouping_factor.png", "tc_mean_vs_tc_sample.png", "per_layer.png"))]:
         stale.unlink(missing_ok=True)  # a plot the table no longer supports is not left behind
     finished = [r for r in rows if r["state"] == "finished"]
     states = {s: sum(r["state"] == s for r in rows) for s in ("finished", "failed", "running", "pending")}
@@ -297,6 +341,7 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> di
         lines += plot_metric_violins(finished, out)
         lines.append(plot_tc_vs_grouping(finished, out / "tc_vs_grouping_factor.png"))
         lines.append(plot_tc_mean_vs_sample(finished, out / "tc_mean_vs_tc_sample.png"))
+        lines.append(plot_per_layer(finished, out / "per_layer.png"))
     else:
         lines.append("no finished trials yet: no plots")
     write_text_atomic(out / "report.txt", "\n".join(lines) + "\n")

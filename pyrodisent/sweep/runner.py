@@ -126,12 +126,49 @@ def _train_trial(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def _per_layer_scores(model, dataset, config, evaluation: Evaluation, heldout) -> dict[str, float]:
+    """``<score>/layer<i>`` and ``reconstruction/layer<i>`` for each DeVAE layer listed that the
+    model has (a sweep may mix layer counts: seed 004 Table 2's one-space row has layer 0 only)."""
+    import torch
+
+    num_layers = getattr(model, "num_layers", None)
+    if num_layers is None:
+        raise UserError(
+            f"evaluate.layers is for models with latent layers (devae); this run's model is "
+            f"{config.model.name!r}: remove evaluate.layers"
+        )
+    from pyrodisent.metrics import evaluate_metrics
+
+    scores: dict[str, float] = {}
+    kept = model.representation_layer
+    try:
+        for i in (i for i in evaluation.layers if i < num_layers):
+            model.representation_layer = i
+            if evaluation.metrics:
+                layer_scores = evaluate_metrics(
+                    model, dataset, list(evaluation.metrics), random_state=config.seed,
+                    fast=evaluation.fast, options=evaluation.options or None,
+                )
+                scores.update({f"{k}/layer{i}": v for k, v in layer_scores.items()})
+            x = heldout(torch.Generator().manual_seed(config.seed + 2))
+            with torch.random.fork_rng():
+                torch.manual_seed(config.seed + 3)  # the same ε for every layer and rerun
+                scores[f"reconstruction/layer{i}"] = float(model.reconstruction_nll(x).mean())
+    finally:
+        model.representation_layer = kept
+    return scores
+
+
 def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any]:
     """Metrics and Gaussian TC of a trained run, written to ``sweep_evaluation.json``.
 
     Metrics: :func:`pyrodisent.metrics.evaluate_metrics` on the posterior mean, with the
-    run's seed as ``random_state`` and ``evaluate.options`` as per-metric options. ``gaussian_tc``: TC_mean and TC_sample (seed 001 §6,
-    Prop. 1) on ``size`` held-out points drawn with ``torch.Generator`` seeded by the run seed.
+    run's seed as ``random_state`` and ``evaluate.options`` as per-metric options.
+    ``gaussian_tc``: TC_mean and TC_sample (seed 001 §6, Prop. 1) on ``size`` held-out points
+    drawn with ``torch.Generator`` seeded by the run seed. ``layers`` (DeVAE): the metrics of
+    each listed layer's mean representation as ``<score>/layer<i>``, and its reconstruction
+    −log p(x|z_i) averaged over the held-out points as ``reconstruction/layer<i>``
+    (seed 004 Tables 2-4).
     """
     import torch
 
@@ -143,6 +180,12 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
 
     model, dataset, config = load_run(run_dir)
     out: dict[str, Any] = {}
+
+    def heldout(gen):
+        n = min(len(dataset), evaluation.size)
+        index = torch.randperm(len(dataset), generator=gen)[:n]
+        return FactorDataset.batch_to_float(dataset.images[index])
+
     with torch.no_grad():
         if evaluation.metrics:
             from pyrodisent.metrics import evaluate_metrics
@@ -151,14 +194,13 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
                 model, dataset, list(evaluation.metrics), random_state=config.seed, fast=evaluation.fast,
                 options=evaluation.options or None,
             )
+        if evaluation.layers:
+            out.setdefault("metrics", {}).update(_per_layer_scores(model, dataset, config, evaluation, heldout))
         if evaluation.gaussian_tc:
             from pyrodisent.diagnostics import gaussian_tc_diagnostics
 
             gen = torch.Generator().manual_seed(config.seed + 2)
-            n = min(len(dataset), evaluation.size)
-            index = torch.randperm(len(dataset), generator=gen)[:n]
-            x = FactorDataset.batch_to_float(dataset.images[index])
-            out["gaussian_tc"] = gaussian_tc_diagnostics(model, x, gen)
+            out["gaussian_tc"] = gaussian_tc_diagnostics(model, heldout(gen), gen)
     write_json_atomic(run_dir / EVALUATION_NAME, _plain(out))
     return out
 

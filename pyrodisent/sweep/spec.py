@@ -111,6 +111,8 @@ class Evaluation:
     gaussian_tc: bool = False  # TC_mean / TC_sample of seed 001 §6 on held-out points
     size: int = 5000  # held-out points for gaussian_tc
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-metric keyword arguments
+    # DeVAE: score each listed layer's representation and reconstruction (seed 004 Table 2)
+    layers: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -373,11 +375,17 @@ def _evaluation(value: Any) -> Evaluation:
         return Evaluation()
     if not isinstance(value, dict):
         raise SweepError(f"sweep key 'evaluate': a mapping {{metrics, fast, gaussian_tc, size}}, got {value!r}")
-    unknown = sorted(set(value) - {"metrics", "fast", "gaussian_tc", "size", "options"})
+    unknown = sorted(set(value) - {"metrics", "fast", "gaussian_tc", "size", "options", "layers"})
     if unknown:
         raise SweepError(
-            f"unknown key(s) {unknown} in 'evaluate'; allowed: metrics, fast, gaussian_tc, size, options"
+            f"unknown key(s) {unknown} in 'evaluate'; allowed: metrics, fast, gaussian_tc, size, "
+            "options, layers"
         )
+    layers = value.get("layers") or []
+    if not isinstance(layers, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in layers
+    ):
+        raise SweepError(f"sweep key 'evaluate.layers': a list of DeVAE layer indices >= 0, got {layers!r}")
     options = value.get("options") or {}
     if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
         raise SweepError(f"sweep key 'evaluate.options': a mapping {{metric: {{option: value}}}}, got {options!r}")
@@ -393,6 +401,7 @@ def _evaluation(value: Any) -> Evaluation:
         gaussian_tc=value.get("gaussian_tc", False),
         size=_positive_int(value.get("size", 5000), "evaluate.size", minimum=2),
         options=copy.deepcopy(options),
+        layers=list(layers),
     )
 
 

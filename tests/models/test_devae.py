@@ -263,3 +263,16 @@ def test_unknown_connection_names_the_choices():
         _devae(connection="ladder")
     with pytest.raises(ValueError, match="layer_parameters is the DiT transform"):
         _devae(connection="parallel").layer_parameters(torch.zeros(2, 4), torch.ones(2, 4), 1)
+
+
+def test_reconstruction_nll_is_the_bernoulli_negative_log_likelihood_at_a_posterior_draw():
+    model = _devae()
+    x = _data()
+    with torch.no_grad():
+        torch.manual_seed(5)
+        nll = model.reconstruction_nll(x, layer=2)
+        torch.manual_seed(5)
+        z = model.layer_posterior(x, 2).rsample()
+        p = torch.sigmoid(model.decode(z, 2))
+    by_hand = -(x * p.log() + (1 - x) * (1 - p).log()).flatten(1).sum(-1)
+    assert nll.shape == (16,) and torch.allclose(nll, by_hand, rtol=1e-4)

@@ -15,6 +15,7 @@ from pyrodisent.sweep.report import (
     best_grouping_coefficients,
     largest_proper_divisor,
     plot_metric_violins,
+    plot_per_layer,
     plot_tc_mean_vs_sample,
     plot_tc_vs_grouping,
     write_report,
@@ -153,6 +154,16 @@ def test_plots_are_drawn_or_explained(tmp_path):
     assert not (tmp_path / "b.png").exists()
     tc_rows = [{"grouping_factor": i, "latent_dim": 12, "loss.grouped_tc/tc": 3.0 / i} for i in (1, 2, 3)]
     assert plot_tc_vs_grouping(tc_rows, tmp_path / "c.png").startswith("wrote c.png: loss.grouped_tc/tc")
+    assert plot_per_layer(rows, tmp_path / "d.png").startswith("skipped per_layer.png (seed 004 Table 2)")
+    layer_rows = [{"model": "single", "metric.mig/layer0": 0.2, "metric.reconstruction/layer0": 40.0}] + [
+        {"model": "devae", "metric.mig/layer0": 0.3, "metric.mig/layer1": 0.3, "metric.mig/layer2": 0.3,
+         "metric.reconstruction/layer0": 43.0, "metric.reconstruction/layer1": 75.0,
+         "metric.reconstruction/layer2": 176.0}
+    ]
+    assert plot_per_layer(layer_rows, tmp_path / "d.png") == (
+        "wrote d.png: mig, reconstruction per layer for 2 model(s)"
+    )
+    assert (tmp_path / "d.png").stat().st_size > 1000
 
 
 def test_report_on_a_sweep_directory(tiny_config, tmp_path):
@@ -165,7 +176,7 @@ def test_report_on_a_sweep_directory(tiny_config, tmp_path):
     with open(tmp_path / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [float(r["beta"]) for r in rows] == [1.0, 6.0]
-    assert (tmp_path / "report" / "report.txt").read_text().count("skipped") == 3
+    assert (tmp_path / "report" / "report.txt").read_text().count("skipped") == 4  # Fig. 5, 7, 3; Table 2
 
 
 def test_without_ray_the_command_says_how_to_install_it(monkeypatch, tmp_path, capsys):
@@ -192,3 +203,28 @@ def test_a_second_driver_on_the_same_directory_is_refused(tmp_path):
                 pass
     with SweepDir(tmp_path).lock():  # released on exit
         pass
+
+
+def test_per_layer_scores_of_a_devae_trial(tiny_config, tmp_path):
+    # seed 004 Table 2 scores MIG and reconstruction per layer: evaluate.layers does so.
+    from pyrodisent.engine import train
+    from pyrodisent.errors import UserError
+    from pyrodisent.sweep.runner import evaluate_trial
+    from pyrodisent.sweep.spec import Evaluation
+
+    config = dict(tiny_config, regularizers=[])
+    config["model"] = dict(config["model"], name="devae", betas=[1.0, 10.0])
+    train(config, tmp_path / "devae", progress=False)
+    evaluation = Evaluation(metrics=["mig"], fast=True, size=32, layers=[0, 1, 2])
+    out = evaluate_trial(tmp_path / "devae", evaluation)["metrics"]
+    assert {"mig", "mig/layer0", "mig/layer1", "reconstruction/layer0", "reconstruction/layer1"} <= set(out)
+    assert not any(k.endswith("layer2") for k in out)  # the model has two layers: 2 is skipped
+    assert out["mig/layer0"] == out["mig"]  # layer 0 is the representation layer
+    # −log p(x|z_i) per image (checked against the formula in tests/models/test_devae.py),
+    # from the same draws on a rerun
+    assert all(math.isfinite(out[f"reconstruction/layer{i}"]) for i in (0, 1))
+    assert evaluate_trial(tmp_path / "devae", evaluation)["metrics"] == out
+
+    train(tiny_config, tmp_path / "vae", progress=False)
+    with pytest.raises(UserError, match="evaluate.layers is for models with latent layers"):
+        evaluate_trial(tmp_path / "vae", evaluation)
