@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pyrodisent.data.paths import DataFileError
     from pyrodisent.plugin_manager import UnknownComponentError
 
     parser = build_parser()
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (UserError, UnknownComponentError, FileNotFoundError) as exc:
+    except (UserError, UnknownComponentError, FileNotFoundError, DataFileError) as exc:
         print(f"pyrodisent {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
