@@ -19,12 +19,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from pyrodisent.metrics.utils import (
+    ObservationFetcher,
     as_representation,
     check_count,
     check_random_state,
-    concat_observations,
-    observations_for,
-    observations_use_no_randomness,
 )
 
 BATCH_SIZE = 64
@@ -38,24 +36,19 @@ def beta_vae_points(representation, dataset, batch_size: int, num_points: int, r
     rs = check_random_state(random_state)
     rep = as_representation(representation)
     features, labels = [], []
-    batched = observations_use_no_randomness(dataset)
+    fetcher = ObservationFetcher(dataset, rs)
     done = 0
     while done < num_points:
         chunk = min(_POINTS_PER_CALL, num_points - done)
-        observations, batches = [], []
         for _ in range(chunk):
             k = rs.randint(low=0, high=dataset.num_factors)
             factors1 = dataset.sample_factors(batch_size, rs)
             factors2 = dataset.sample_factors(batch_size, rs)
             factors2[:, k] = factors1[:, k]
-            if batched:
-                batches += [factors1, factors2]
-            else:
-                observations.append(dataset.sample_observations_from_factors(factors1, rs))
-                observations.append(dataset.sample_observations_from_factors(factors2, rs))
+            fetcher.add(factors1)
+            fetcher.add(factors2)
             labels.append(k)
-        x = observations_for(dataset, batches, rs) if batched else concat_observations(observations)
-        codes = rep(x).reshape(chunk, 2, batch_size, -1)
+        codes = rep(fetcher.fetch()).reshape(chunk, 2, batch_size, -1)
         features.append(np.mean(np.abs(codes[:, 0] - codes[:, 1]), axis=1))
         done += chunk
     return np.concatenate(features), np.asarray(labels, dtype=np.int64)

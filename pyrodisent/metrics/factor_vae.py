@@ -17,12 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from pyrodisent.metrics.utils import (
+    ObservationFetcher,
     as_representation,
     check_count,
     check_random_state,
-    concat_observations,
-    observations_for,
-    observations_use_no_randomness,
 )
 
 BATCH_SIZE = 64
@@ -46,22 +44,18 @@ def _votes(rep, dataset, batch_size, num_votes, rs, variances, active) -> np.nda
     """[K, D] vote counts (the reference's ``_generate_training_batch``)."""
     num_factors = dataset.num_factors
     votes = np.zeros((num_factors, variances.shape[0]), dtype=np.int64)
-    batched = observations_use_no_randomness(dataset)
+    fetcher = ObservationFetcher(dataset, rs)
     done = 0
     while done < num_votes:
         chunk = min(_VOTES_PER_CALL, num_votes - done)
-        indices, observations, batches = [], [], []
+        indices = []
         for _ in range(chunk):
             k = rs.randint(num_factors)
             factors = dataset.sample_factors(batch_size, rs)
             factors[:, k] = factors[0, k]
             indices.append(k)
-            if batched:
-                batches.append(factors)
-            else:
-                observations.append(dataset.sample_observations_from_factors(factors, rs))
-        x = observations_for(dataset, batches, rs) if batched else concat_observations(observations)
-        codes = rep(x).reshape(chunk, batch_size, -1)
+            fetcher.add(factors)
+        codes = rep(fetcher.fetch()).reshape(chunk, batch_size, -1)
         local = np.var(codes, axis=1, ddof=1)
         argmins = np.argmin(local[:, active] / variances[active], axis=1)
         np.add.at(votes, (np.asarray(indices), argmins), 1)

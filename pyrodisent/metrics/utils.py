@@ -264,11 +264,33 @@ def observations_use_no_randomness(dataset) -> bool:
     return isinstance(dataset, FactorDataset) and dataset.is_full_grid
 
 
-def observations_for(dataset, factor_batches: list, rs: np.random.RandomState):
-    """Observations of each factor batch, concatenated (one call when no randomness is used)."""
-    if observations_use_no_randomness(dataset):
-        return dataset.sample_observations_from_factors(np.concatenate(factor_batches), rs)
-    return concat_observations([dataset.sample_observations_from_factors(f, rs) for f in factor_batches])
+class ObservationFetcher:
+    """Observations for a sequence of factor batches, in the reference's random stream.
+
+    ``add(factors)`` after each factor draw, ``fetch()`` for the observations of every batch
+    added since, concatenated. Where observations draw nothing from the random state (a full
+    grid: :func:`observations_use_no_randomness`) the batches are deferred and fetched in one
+    call; otherwise each is fetched when added, between the factor draws, as the reference
+    interleaves them. Either way a seed gives the same points.
+    """
+
+    def __init__(self, dataset, rs: np.random.RandomState):
+        self.dataset = dataset
+        self.rs = rs
+        self.deferred = observations_use_no_randomness(dataset)
+        self._parts: list = []
+
+    def add(self, factors: np.ndarray) -> None:
+        if self.deferred:
+            self._parts.append(factors)
+        else:
+            self._parts.append(self.dataset.sample_observations_from_factors(factors, self.rs))
+
+    def fetch(self):
+        parts, self._parts = self._parts, []
+        if self.deferred:
+            return self.dataset.sample_observations_from_factors(np.concatenate(parts), self.rs)
+        return concat_observations(parts)
 
 
 def concat_observations(parts: list):
@@ -294,23 +316,12 @@ def generate_codes_and_factors(
 
 def _draw(dataset, num_points: int, rs, batch_size: int):
     """Observations and factors in the reference's order: per batch of 16, factors then observations."""
-    if observations_use_no_randomness(dataset):
-        factors = [
-            dataset.sample_factors(min(batch_size, num_points - s), rs)
-            for s in range(0, num_points, batch_size)
-        ]
-        return observations_for(dataset, factors, rs), np.concatenate(factors)
-    factors, observations = [], []
+    fetcher = ObservationFetcher(dataset, rs)
+    factors = []
     for start in range(0, num_points, batch_size):
-        f = dataset.sample_factors(min(batch_size, num_points - start), rs)
-        factors.append(f)
-        observations.append(dataset.sample_observations_from_factors(f, rs))
-    x = (
-        torch.cat(observations)
-        if torch.is_tensor(observations[0])
-        else np.concatenate(observations)
-    )
-    return x, np.concatenate(factors)
+        factors.append(dataset.sample_factors(min(batch_size, num_points - start), rs))
+        fetcher.add(factors[-1])
+    return fetcher.fetch(), np.concatenate(factors)
 
 
 def generate_posterior_and_factors(
