@@ -25,6 +25,7 @@ from pyrodisent.metrics.utils import (
     check_codes,
     check_count,
     check_factors,
+    check_posterior,
     discrete_entropy,
     discrete_mutual_information,
     generate_codes_and_factors,
@@ -124,12 +125,7 @@ def grouped_mig_posterior(loc, scale, factors, groups: Sequence, random_state) -
     from pyrodisent.metrics.utils import check_random_state
 
     rs = check_random_state(random_state)
-    loc = check_codes(loc, "loc")
-    scale = check_codes(scale, "scale")
-    if scale.shape != loc.shape or np.any(scale <= 0):
-        raise ValueError(
-            f"scale must be positive with the shape of loc {loc.shape}, got {scale.shape}"
-        )
+    loc, scale = check_posterior(loc, scale)
     factors = check_factors(factors, len(loc))
     group_lists = normalize_group_lists(groups, loc.shape[1])
     if len(group_lists) < 2:

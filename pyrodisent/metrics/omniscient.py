@@ -15,7 +15,12 @@ import numpy as np
 import torch
 
 from pyrodisent.estimators import log_aggregate_posterior
-from pyrodisent.metrics.utils import as_representation, check_codes, check_count, check_random_state
+from pyrodisent.metrics.utils import (
+    as_representation,
+    check_count,
+    check_posterior,
+    check_random_state,
+)
 
 EPSILON = 0.001
 NUM_POINTS = 2_000
@@ -24,12 +29,7 @@ NUM_POINTS = 2_000
 def latent_entropies(loc, scale, random_state) -> np.ndarray:
     """[D] estimates of the marginal differential entropies H(z_d) in nats."""
     rs = check_random_state(random_state)
-    loc = check_codes(loc, "loc")
-    scale = check_codes(scale, "scale")
-    if scale.shape != loc.shape or np.any(scale <= 0):
-        raise ValueError(
-            f"scale must be positive with the shape of loc {loc.shape}, got shape {scale.shape}"
-        )
+    loc, scale = check_posterior(loc, scale)
     z = loc + scale * rs.standard_normal(loc.shape)
     est = log_aggregate_posterior(
         torch.from_numpy(z),

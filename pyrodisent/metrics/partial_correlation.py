@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from pyrodisent.estimators import partial_correlation as _pc_estimate
 from pyrodisent.metrics.utils import (
     as_representation,
-    check_codes,
     check_count,
+    check_posterior,
     check_random_state,
     normalize_group_lists,
 )
@@ -33,12 +32,7 @@ def heldout_partial_correlation(
 ) -> dict[str, float]:
     """PC of the held-out aggregate posterior N(loc_j, diag scale_j²), j = 1..M (nats)."""
     rs = check_random_state(random_state)
-    loc = check_codes(loc, "loc")
-    scale = check_codes(scale, "scale")
-    if scale.shape != loc.shape or np.any(scale <= 0):
-        raise ValueError(
-            f"scale must be positive with the shape of loc {loc.shape}, got shape {scale.shape}"
-        )
+    loc, scale = check_posterior(loc, scale)
     group_lists = normalize_group_lists(groups, loc.shape[1])
     z = loc + scale * rs.standard_normal(loc.shape)
     value = _pc_estimate(

@@ -47,6 +47,17 @@ def check_codes(codes, name: str = "codes") -> np.ndarray:
     return arr
 
 
+def check_posterior(loc, scale) -> tuple[np.ndarray, np.ndarray]:
+    """(loc, scale) [n, D] float64 of diagonal Gaussian posteriors; scale > 0, same shape."""
+    loc = check_codes(loc, "loc")
+    scale = check_codes(scale, "scale")
+    if scale.shape != loc.shape or np.any(scale <= 0):
+        raise ValueError(
+            f"scale must be positive with the shape of loc {loc.shape}, got shape {scale.shape}"
+        )
+    return loc, scale
+
+
 def check_factors(factors, n: int | None = None, name: str = "factors") -> np.ndarray:
     """[n, K] integer factor classes (discrete factors, as in the reference)."""
     if torch.is_tensor(factors):
