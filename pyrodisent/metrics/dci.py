@@ -32,7 +32,7 @@ from pyrodisent.metrics.utils import (
     check_factors,
     check_random_state,
     default_jobs,
-    generate_codes_and_factors,
+    generate_train_test,
 )
 
 NUM_TRAIN = 10_000
@@ -115,18 +115,15 @@ def disentanglement(importance: np.ndarray) -> float:
 
 
 def completeness_per_factor(importance: np.ndarray) -> np.ndarray:
-    """1 − H_D(P̃_·k) for each factor k (base D = number of code dimensions)."""
-    return 1.0 - scipy.stats.entropy(importance + 1e-11, base=importance.shape[0])
+    """1 − H_D(P̃_·k) for each factor k (base D = number of code dimensions): the
+    disentanglement of the transposed importance matrix."""
+    return disentanglement_per_code(np.asarray(importance).T)
 
 
 def completeness(importance: np.ndarray) -> float:
-    """C = Σ_k ρ_k (1 − H_D(P̃_·k)) with ρ_k the share of factor k in the total importance."""
-    importance = np.asarray(importance, dtype=np.float64)
-    per_factor = completeness_per_factor(importance)
-    if importance.sum() == 0.0:
-        importance = np.ones_like(importance)
-    weight = importance.sum(axis=0) / importance.sum()
-    return float(np.sum(per_factor * weight))
+    """C = Σ_k ρ_k (1 − H_D(P̃_·k)) with ρ_k the share of factor k in the total importance:
+    D of the transposed importance matrix (factors and code dimensions swap roles)."""
+    return disentanglement(np.asarray(importance, dtype=np.float64).T)
 
 
 def dci_from_importance(importance) -> dict[str, float]:
@@ -192,13 +189,11 @@ def dci_score(
     n_jobs: int | None = None,
     estimator: str = "presorted",
 ) -> dict[str, float]:
-    """DCI of a representation: 10,000 train then 5,000 test points from one random stream."""
+    """DCI of a representation: 10,000 train then 5,000 test points from one random stream,
+    which then seeds the trees."""
     rs = check_random_state(random_state)
-    codes, factors = generate_codes_and_factors(
-        representation, dataset, check_count("num_train", num_train, 2), rs
-    )
-    codes_test, factors_test = generate_codes_and_factors(
-        representation, dataset, check_count("num_test", num_test), rs
+    codes, factors, codes_test, factors_test = generate_train_test(
+        representation, dataset, num_train, num_test, rs
     )
     return dci(
         codes,

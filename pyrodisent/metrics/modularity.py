@@ -25,12 +25,10 @@ from sklearn.metrics import roc_auc_score
 from pyrodisent.metrics.utils import (
     NUM_BINS,
     check_codes,
-    check_count,
     check_factors,
-    check_random_state,
     default_jobs,
     discrete_mutual_information,
-    generate_codes_and_factors,
+    generate_train_test,
     histogram_discretize,
 )
 
@@ -112,11 +110,7 @@ def modularity_explicitness_score(
     num_bins: int = NUM_BINS,
 ) -> dict[str, float]:
     """Modularity and explicitness of a representation (10,000 train / 5,000 test points)."""
-    rs = check_random_state(random_state)
-    codes, factors = generate_codes_and_factors(
-        representation, dataset, check_count("num_train", num_train, 2), rs
-    )
-    codes_test, factors_test = generate_codes_and_factors(
-        representation, dataset, check_count("num_test", num_test), rs
+    codes, factors, codes_test, factors_test = generate_train_test(
+        representation, dataset, num_train, num_test, random_state
     )
     return modularity_explicitness(codes, factors, codes_test, factors_test, num_bins)

@@ -24,7 +24,7 @@ from pyrodisent.metrics.utils import (
     check_count,
     check_factors,
     default_jobs,
-    generate_codes_and_factors,
+    generate_train_test,
     top_two_gap,
 )
 
@@ -142,11 +142,7 @@ def sap_score(
     continuous_factors: bool = False,
 ) -> dict[str, float]:
     """SAP of a representation: 10,000 train then 5,000 test points from one random stream."""
-    check_count("num_train", num_train, 2)
-    check_count("num_test", num_test, 1)
-    from pyrodisent.metrics.utils import check_random_state
-
-    rs = check_random_state(random_state)
-    codes, factors = generate_codes_and_factors(representation, dataset, num_train, rs)
-    codes_test, factors_test = generate_codes_and_factors(representation, dataset, num_test, rs)
+    codes, factors, codes_test, factors_test = generate_train_test(
+        representation, dataset, num_train, num_test, random_state
+    )
     return sap(codes, factors, codes_test, factors_test, continuous_factors=continuous_factors)

@@ -325,6 +325,19 @@ def generate_codes_and_factors(
     return rep(x), factors
 
 
+def generate_train_test(
+    representation, dataset, num_train: int, num_test: int, random_state
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(codes, factors, codes_test, factors_test): ``num_train`` then ``num_test`` points from
+    one random stream, the reference's order for SAP, DCI and modularity/explicitness."""
+    num_train = check_count("num_train", num_train, 2)
+    num_test = check_count("num_test", num_test)
+    rs = check_random_state(random_state)
+    codes, factors = generate_codes_and_factors(representation, dataset, num_train, rs)
+    codes_test, factors_test = generate_codes_and_factors(representation, dataset, num_test, rs)
+    return codes, factors, codes_test, factors_test
+
+
 def _draw(dataset, num_points: int, rs, batch_size: int):
     """Observations and factors in the reference's order: per batch of 16, factors then observations."""
     fetcher = ObservationFetcher(dataset, rs)
