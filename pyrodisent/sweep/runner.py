@@ -140,6 +140,7 @@ def _per_layer_scores(model, dataset, config, evaluation: Evaluation, heldout) -
     from pyrodisent.metrics import evaluate_metrics
 
     scores: dict[str, float] = {}
+    x = heldout(torch.Generator().manual_seed(config.seed + 2))  # the same points for every layer
     kept = model.representation_layer
     try:
         for i in (i for i in evaluation.layers if i < num_layers):
@@ -150,7 +151,6 @@ def _per_layer_scores(model, dataset, config, evaluation: Evaluation, heldout) -
                     fast=evaluation.fast, options=evaluation.options or None,
                 )
                 scores.update({f"{k}/layer{i}": v for k, v in layer_scores.items()})
-            x = heldout(torch.Generator().manual_seed(config.seed + 2))
             with torch.random.fork_rng():
                 torch.manual_seed(config.seed + 3)  # the same ε for every layer and rerun
                 scores[f"reconstruction/layer{i}"] = float(model.reconstruction_nll(x).mean())
