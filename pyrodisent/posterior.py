@@ -74,7 +74,7 @@ class PosteriorBatch:
     @classmethod
     def from_traces(
         cls, model_trace, guide_trace, site: str | None = None, step: int = 0, training: bool = True
-    ) -> "PosteriorBatch":
+    ) -> PosteriorBatch:
         """Build the batch view of the latent ``site`` (the only latent site when ``None``)."""
         latent = [
             name

@@ -194,7 +194,7 @@ class CorrelatedNormal(TorchDistribution):
         )
 
     # -------------------------------------------------- marginals for estimators
-    def marginal(self, dims: Sequence[int]) -> "CorrelatedNormal":
+    def marginal(self, dims: Sequence[int]) -> CorrelatedNormal:
         """The distribution of z[..., dims]: the same family with the same ρ (the sub-block of
         Σ_ρ is the equicorrelation matrix of size len(dims)); one dim gives N(μ_d, σ_d²)."""
         index = torch.as_tensor(list(dims), dtype=torch.long, device=self.loc.device)

@@ -12,7 +12,7 @@ RUNNABLE = ["README.md", "docs/pyro_scripts.md"]
 
 
 def _python_blocks(path: Path) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.DOTALL)
 
 
 @pytest.mark.parametrize("name", RUNNABLE)
@@ -30,7 +30,7 @@ def test_examples_run(name, monkeypatch):
 
 def test_readme_names_the_two_commands():
     text = (ROOT / "README.md").read_text()
-    first = re.search(r"```bash\n(.*?)```", text, flags=re.S).group(1).splitlines()
+    first = re.search(r"```bash\n(.*?)```", text, flags=re.DOTALL).group(1).splitlines()
     assert first[0].startswith("pip install -e . && pyrodisent train")
     assert first[1].startswith("python -m pytest -q")
     assert "python -m pytest -q" in (ROOT / ".ci" / "run").read_text()

@@ -36,10 +36,10 @@ class _FailUntilMarker(Regularizer):
         self.marker, self.always = Path(marker), always
 
     def penalty(self, posterior):
-        if posterior.training and posterior.step == 5:
-            if self.always or not self.marker.exists():
-                self.marker.touch()
-                raise RuntimeError(f"simulated crash at step 5 ({self.marker.name})")
+        at_step_5 = posterior.training and posterior.step == 5
+        if at_step_5 and (self.always or not self.marker.exists()):
+            self.marker.touch()
+            raise RuntimeError(f"simulated crash at step 5 ({self.marker.name})")
         return {}
 
 
@@ -197,10 +197,9 @@ def test_a_second_driver_on_the_same_directory_is_refused(tmp_path):
     from pyrodisent.sweep.spec import SweepError
 
     sweep = SweepDir(tmp_path)
-    with sweep.lock():
-        with pytest.raises(SweepError, match=r"is being run by another `pyrodisent sweep` \(pid \d+"):
-            with SweepDir(tmp_path).lock():
-                pass
+    busy = r"is being run by another `pyrodisent sweep` \(pid \d+"
+    with sweep.lock(), pytest.raises(SweepError, match=busy), SweepDir(tmp_path).lock():
+        pass
     with SweepDir(tmp_path).lock():  # released on exit
         pass
 
