@@ -120,41 +120,42 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.steps=100")
         key, raw = item.split("=", 1)
         value = yaml.safe_load(raw) if raw.strip() else None
-        parts = key.strip().split(".")
-        node: Any = data
-        for i, part in enumerate(parts[:-1]):
-            node = _child(node, part, ".".join(parts[: i + 1]), create=True)
-        last = parts[-1]
-        if isinstance(node, list):
-            index = _index(node, last, key)
-            node[index] = value
-        elif isinstance(node, dict):
-            node[last] = value
-        else:
-            raise ConfigError(f"--set {key}: {'.'.join(parts[:-1])!r} is not a mapping or list")
+        set_path(data, key.strip(), value, f"--set {key.strip()}")
     return data
 
 
-def _index(node: list, part: str, key: str) -> int:
-    try:
-        index = int(part)
-    except ValueError:
-        raise ConfigError(f"--set {key}: {part!r} must be a list index") from None
-    if not -len(node) <= index < len(node):
-        raise ConfigError(f"--set {key}: index {index} out of range (the list has {len(node)} items)")
-    return index
-
-
-def _child(node, part, key, create):
-    if isinstance(node, list):
-        return node[_index(node, part, key)]
-    if not isinstance(node, dict):
-        raise ConfigError(f"--set: {key!r} is not a mapping")
-    if part not in node or node[part] is None:
-        if not create:
-            raise ConfigError(f"--set: no key {key!r}")
-        node[part] = {}
-    return node[part]
+def set_path(data: dict[str, Any], key: str, value: Any, label: str | None = None) -> None:
+    """Set ``data[a][b]...`` for ``key`` = "a.b..." in place: list items by index, missing or
+    null mappings created. The one path rule of ``--set`` and of sweep files; errors start
+    with ``label`` (default: the key)."""
+    label = label or repr(key)
+    parts = key.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            try:
+                index = int(part)
+            except ValueError:
+                raise ConfigError(
+                    f"{label}: {'.'.join(parts[:depth])!r} is a list; use an index, "
+                    "e.g. regularizers.0.beta"
+                ) from None
+            if not -len(node) <= index < len(node):
+                raise ConfigError(f"{label}: index {index} out of range (the list has {len(node)} items)")
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                if node.get(part) is None:
+                    node[part] = {}
+                node = node[part]
+        else:
+            raise ConfigError(f"{label}: {'.'.join(parts[:depth])!r} is not a mapping or a list")
 
 
 # ---------------------------------------------------------------------- checking

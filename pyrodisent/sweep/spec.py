@@ -413,32 +413,15 @@ def _positive_int(value: Any, key: str, minimum: int = 1) -> int:
 
 # ----------------------------------------------------------------- expansion
 def set_path(data: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``data[a][b]...`` for ``key`` = "a.b..." (list items by index; mappings created)."""
-    parts = key.split(".")
-    node: Any = data
-    for depth, part in enumerate(parts):
-        last = depth == len(parts) - 1
-        where = ".".join(parts[: depth + 1])
-        if isinstance(node, list):
-            try:
-                index = int(part)
-            except ValueError:
-                raise SweepError(f"axis key {key!r}: {where!r} is a list; use an index, e.g. regularizers.0.beta") from None
-            if not -len(node) <= index < len(node):
-                raise SweepError(f"axis key {key!r}: index {index} out of range (the list has {len(node)} items)")
-            if last:
-                node[index] = value
-            else:
-                node = node[index]
-        elif isinstance(node, dict):
-            if last:
-                node[part] = value
-            else:
-                if node.get(part) is None:
-                    node[part] = {}
-                node = node[part]
-        else:
-            raise SweepError(f"axis key {key!r}: {'.'.join(parts[:depth])!r} is not a mapping or a list")
+    """Set ``data[a][b]...`` for ``key`` = "a.b..." with the rule of ``pyrodisent train --set``
+    (:func:`pyrodisent.engine.config.set_path`); errors as :class:`SweepError`."""
+    from pyrodisent.engine.config import ConfigError
+    from pyrodisent.engine.config import set_path as set_config_path
+
+    try:
+        set_config_path(data, key, value, f"axis key {key!r}")
+    except ConfigError as exc:
+        raise SweepError(str(exc)) from None
 
 
 def substitute(value: Any, variables: dict[str, Any]) -> Any:
