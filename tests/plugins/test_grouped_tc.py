@@ -20,14 +20,6 @@ from pyrodisent.models import VAE
 N = 400
 
 
-@pytest.fixture
-def vae_and_batch():
-    torch.manual_seed(0)
-    vae = VAE((1, 12, 12), latent_dim=6, encoder="mlp", hidden_width=32)
-    x = (torch.rand(32, 1, 12, 12) > 0.5).float()
-    return vae, x
-
-
 def _loss(elbo, vae, x, seed=3):
     pyro.set_rng_seed(seed)
     return elbo.differentiable_loss(vae.model, vae.guide, x, dataset_size=N)
