@@ -33,10 +33,10 @@ from pyrodisent.elbo import DisentELBO
 from pyrodisent.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_atomic
 from pyrodisent.engine.config import ConfigError, RunConfig, load_config, parse_config
 from pyrodisent.engine.images import latent_traversal_grid, reconstruction_grid
-from pyrodisent.optim import fast_adam
-from pyrodisent.posterior import UnsupportedPosteriorError
 from pyrodisent.errors import UserError
+from pyrodisent.optim import fast_adam
 from pyrodisent.plugin_manager import get_component
+from pyrodisent.posterior import UnsupportedPosteriorError
 from pyrodisent.regularizer import regularizer
 
 CHECKPOINT_FORMAT = 1

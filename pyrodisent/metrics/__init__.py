@@ -4,7 +4,7 @@ Two levels, each returning a ``dict`` of named floats:
 
 - on precomputed arrays: :func:`mig`, :func:`grouped_mig`, :func:`sap`, :func:`dci`,
   :func:`modularity_explicitness`, :func:`gaussian_tc`, :func:`tc_mean_sample`,
-  :func:`heldout_partial_correlation`, :func:`aligned_r2`, :func:`omniscient_latents`,
+  :func:`heldout_partial_correlation`, :func:`aligned_r2`, :func:`partial_disentanglement`, :func:`omniscient_latents`,
   :func:`active_units`, :func:`latent_mi` (``codes`` [n, D], integer ``factors`` [n, K]);
 - on a representation and a :class:`~pyrodisent.data.FactorDataset`, drawing points with
   the reference counts: the ``*_score`` functions, :func:`factor_vae_score` and
@@ -21,7 +21,12 @@ z ~ q(z|x)), or any callable ``x -> codes``.
 """
 
 from pyrodisent.metrics.active_units import active_units, active_units_score
-from pyrodisent.metrics.aligned_r2 import aligned_r2, aligned_r2_score, r2_alignment_matrix
+from pyrodisent.metrics.aligned_r2 import (
+    aligned_r2,
+    aligned_r2_score,
+    best_alignment,
+    r2_alignment_matrix,
+)
 from pyrodisent.metrics.beta_vae import beta_vae_score
 from pyrodisent.metrics.dci import dci, dci_from_importance, dci_score
 from pyrodisent.metrics.evaluate import (
@@ -48,6 +53,11 @@ from pyrodisent.metrics.partial_correlation import (
     heldout_partial_correlation,
     partial_correlation_score,
 )
+from pyrodisent.metrics.partial_disentanglement import (
+    partial_disentanglement,
+    partial_disentanglement_score,
+    true_latents,
+)
 from pyrodisent.metrics.sap import sap, sap_score
 from pyrodisent.metrics.utils import Representation
 
@@ -60,6 +70,10 @@ __all__ = [
     "active_units_score",
     "aligned_r2",
     "aligned_r2_score",
+    "best_alignment",
+    "partial_disentanglement",
+    "partial_disentanglement_score",
+    "true_latents",
     "beta_vae_score",
     "dci",
     "dci_from_importance",

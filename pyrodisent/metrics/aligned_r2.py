@@ -10,7 +10,9 @@ For estimated latent groups ẑ_1..ẑ_G and true latent groups z'_1..z'_G:
 
 For a method without latent groups (β-TCVAE, VAE, ICA) seed 003 grid-searches every way of
 partitioning the estimated dims into groups of the true sizes and keeps the best alignment
-(K!/(G!(H!)^G) groupings for G groups of H dims): pass ``code_groups=None``.
+(K!/(G!(H!)^G) groupings for G groups of H dims): pass ``code_groups=None``, and
+``code_group_sizes`` when the code has more dims than the truth (PDisVAE App. A.4.2: three
+true latents, six code dims in three pairs).
 """
 
 from __future__ import annotations
@@ -32,11 +34,16 @@ from pyrodisent.metrics.utils import (
 MAX_GROUPINGS = 200_000
 
 
-def _affine_r2(predictors: np.ndarray, targets: np.ndarray) -> float:
-    """Mean over target columns of the R² of an affine least-squares fit on ``predictors``."""
+def affine_residuals(predictors: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """[n, T] residuals of the affine least-squares fit of ``targets`` [n, T] on ``predictors``."""
     design = np.concatenate([predictors, np.ones((len(predictors), 1))], axis=1)
     coef, *_ = np.linalg.lstsq(design, targets, rcond=None)
-    residual = targets - design @ coef
+    return targets - design @ coef
+
+
+def _affine_r2(predictors: np.ndarray, targets: np.ndarray) -> float:
+    """Mean over target columns of the R² of an affine least-squares fit on ``predictors``."""
+    residual = affine_residuals(predictors, targets)
     centered = targets - targets.mean(0)
     ss_tot = (centered**2).sum(0)
     ss_res = (residual**2).sum(0)
@@ -95,54 +102,76 @@ def count_groupings(sizes: Sequence[int]) -> int:
     return total
 
 
+def best_alignment(
+    codes,
+    true_latents,
+    true_groups: Sequence,
+    code_groups: Sequence | None = None,
+    code_group_sizes: Sequence[int] | None = None,
+    max_groupings: int = MAX_GROUPINGS,
+) -> tuple[float, np.ndarray, list[list[int]]]:
+    """(score, R2 matrix [G_true, G_code], code groups) of the best group alignment.
+
+    ``code_groups`` fixes the estimated groups (a model's own latent groups); ``None``
+    searches every partition of the code dims into groups of ``code_group_sizes`` (default:
+    the true group sizes, which then need as many code dims as true dims) and keeps the one
+    whose assignment has the highest mean R² — PDisVAE §4.1's post-hoc grouping of methods
+    without latent groups (15 groupings of 6 dims into 3 pairs).
+    """
+    codes = check_codes(codes)
+    true_latents = check_codes(true_latents, "true_latents")
+    if len(true_latents) != len(codes):
+        raise ValueError(f"true_latents has {len(true_latents)} rows but codes have {len(codes)}")
+    tg = normalize_group_lists(true_groups, true_latents.shape[1])
+    if code_groups is not None:
+        cg = normalize_group_lists(code_groups, codes.shape[1])
+        matrix = r2_alignment_matrix(codes, true_latents, cg, tg)
+        return _align(matrix)[2], matrix, cg
+    sizes = [len(g) for g in tg] if code_group_sizes is None else [int(s) for s in code_group_sizes]
+    if any(s < 1 for s in sizes):
+        raise ValueError(f"code_group_sizes must be positive, got {sizes}")
+    if sum(sizes) != codes.shape[1]:
+        hint = "pass code_group_sizes or code_groups" if code_group_sizes is None else "fix code_group_sizes"
+        raise ValueError(
+            f"the grouping search partitions the code dims into groups of sizes {sizes}, which needs "
+            f"{sum(sizes)} code dims; got {codes.shape[1]}: {hint}"
+        )
+    if len(sizes) < len(tg):
+        raise ValueError(f"{len(sizes)} code groups cannot be matched one-to-one to {len(tg)} true groups")
+    n = count_groupings(sizes)
+    if n > max_groupings:
+        raise ValueError(f"{n} groupings to search exceed max_groupings={max_groupings}; pass code_groups")
+    cache: dict[tuple[int, ...], np.ndarray] = {}
+
+    def column(group):
+        key = tuple(group)
+        if key not in cache:
+            cache[key] = np.array([_affine_r2(codes[:, list(group)], true_latents[:, t]) for t in tg])
+        return cache[key]
+
+    best = None
+    for grouping in _groupings(list(range(codes.shape[1])), sizes):
+        m = np.stack([column(g) for g in grouping], axis=1)
+        value = _align(m)[2]
+        if best is None or value > best[0]:
+            best = (value, m, grouping)
+    return best
+
+
 def aligned_r2(
     codes,
     true_latents,
     true_groups: Sequence,
     code_groups: Sequence | None = None,
     max_groupings: int = MAX_GROUPINGS,
+    code_group_sizes: Sequence[int] | None = None,
 ) -> dict[str, float]:
-    """Group-aligned latent R² (seed 003 §4.1). ``code_groups=None`` searches all groupings
-    of the code dims into groups of the true sizes (needs as many code dims as true dims).
+    """Group-aligned latent R² (PDisVAE §4.1, Fig. 2); the grouping as :func:`best_alignment`.
 
     Returns ``aligned_r2`` (mean matched R²), ``aligned_r2/group_g`` (true group g's matched R²)
     and ``aligned_r2/match_g`` (the estimated group index matched to true group g).
     """
-    codes = check_codes(codes)
-    true_latents = check_codes(true_latents, "true_latents")
-    tg = normalize_group_lists(true_groups, true_latents.shape[1])
-    if code_groups is not None:
-        cg = normalize_group_lists(code_groups, codes.shape[1])
-        matrix = r2_alignment_matrix(codes, true_latents, cg, tg)
-    else:
-        sizes = [len(g) for g in tg]
-        if sum(sizes) != codes.shape[1]:
-            raise ValueError(
-                f"code_groups=None searches groupings of the code dims into the true group sizes {sizes}, "
-                f"which needs {sum(sizes)} code dims; got {codes.shape[1]}. Pass code_groups."
-            )
-        n = count_groupings(sizes)
-        if n > max_groupings:
-            raise ValueError(
-                f"{n} groupings to search exceed max_groupings={max_groupings}; pass code_groups"
-            )
-        cache: dict[tuple[int, ...], np.ndarray] = {}
-
-        def column(group):
-            key = tuple(group)
-            if key not in cache:
-                cache[key] = np.array(
-                    [_affine_r2(codes[:, list(group)], true_latents[:, t]) for t in tg]
-                )
-            return cache[key]
-
-        best = None
-        for grouping in _groupings(list(range(codes.shape[1])), sizes):
-            m = np.stack([column(g) for g in grouping], axis=1)
-            value = _align(m)[2]
-            if best is None or value > best[0]:
-                best = (value, m, grouping)
-        matrix, cg = best[1], best[2]
+    _, matrix, _ = best_alignment(codes, true_latents, true_groups, code_groups, code_group_sizes, max_groupings)
     rows, cols, score = _align(matrix)
     out = {"aligned_r2": score}
     for r, c in zip(rows, cols):

@@ -30,6 +30,7 @@ from pyrodisent.metrics.mig import grouped_mig_score, mig_score
 from pyrodisent.metrics.modularity import modularity_explicitness_score
 from pyrodisent.metrics.omniscient import omniscient_score
 from pyrodisent.metrics.partial_correlation import partial_correlation_score
+from pyrodisent.metrics.partial_disentanglement import partial_disentanglement_score
 from pyrodisent.metrics.sap import sap_score
 from pyrodisent.metrics.utils import (
     Representation,
@@ -48,6 +49,7 @@ BUILTIN_METRICS: dict[str, Callable[..., dict]] = {
     "gaussian_tc": gaussian_tc_score,
     "partial_correlation": partial_correlation_score,
     "aligned_r2": aligned_r2_score,
+    "partial_disentanglement": partial_disentanglement_score,
     "omniscient": omniscient_score,
     "active_units": active_units_score,
     "latent_mi": latent_mi_score,
@@ -78,6 +80,7 @@ FAST_OPTIONS: dict[str, dict] = {
     "gaussian_tc": {"num_points": 1000},
     "partial_correlation": {"num_points": 500},
     "aligned_r2": {"num_points": 1000},
+    "partial_disentanglement": {"num_points": 1000},
     "omniscient": {"num_points": 500},
     "active_units": {"num_points": 2000},
     "latent_mi": {"num_points": 2000},

@@ -7,6 +7,14 @@
   with 32, 64, 64, 64 channels, a (H/16)×(W/16) conv to 512 + ReLU, a 1×1 conv to 2·D;
   the decoder mirrors it (1×1 upconv 512, (H/16)×(W/16) upconv 64, 4 × 4×4 upconv stride
   2 with 64, 32, 32, C channels). H and W must be divisible by 16 (64×64 in the paper).
+- ``linear`` — PDisVAE §4.1 (Chen-style synthetic experiments with a linear generative
+  process): encoder one affine map x → [μ, raw σ] (2·D outputs), decoder one affine map
+  z → x. ``hidden_width`` and ``hidden_layers`` are ignored. Works for any input shape.
+- ``burgess`` — the "deep CNN VAE" of Burgess et al. 2018 (App. A.1), which PDisVAE §4.2
+  trains on pdSprites: 4 × [4×4 conv, 32 channels, stride 2 pad 1, ReLU], FC 256 + ReLU,
+  FC 256 + ReLU, FC 2·D; the decoder mirrors it (FC 256, FC 256, FC 32·H/16·W/16, 4 × 4×4
+  upconv stride 2 with 32, 32, 32, C channels, ReLU between). H and W must be divisible by
+  16 (32×32 and 64×64 both work).
 - ``conv_stcvae`` — seed 000 App. B Table 2: 3 × [4×4 conv stride 2, LeakyReLU] with 16,
   32, 64 channels, ``hidden_layers`` × [FC(width)+ReLU], FC(2·D); decoder ``hidden_layers``
   × [FC(width)+Tanh], FC(H/8·W/8·64)+Tanh, 3 × 4×4 upconv stride 2 (32, 16, C), LeakyReLU
@@ -24,7 +32,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-ENCODERS = ("mlp", "conv", "conv_stcvae")
+ENCODERS = ("mlp", "linear", "conv", "burgess", "conv_stcvae")
 
 
 def _check_divisible(input_shape: Sequence[int], divisor: int, encoder: str) -> tuple[int, int, int]:
@@ -73,6 +81,35 @@ def build_networks(
             nn.Linear(width, n),
             nn.Unflatten(1, input_shape),
         )
+        return enc, dec
+    if encoder == "linear":
+        n = math.prod(input_shape)
+        enc = nn.Sequential(nn.Flatten(), nn.Linear(n, 2 * D))
+        dec = nn.Sequential(nn.Linear(D, n), nn.Unflatten(1, input_shape))
+        return enc, dec
+    if encoder == "burgess":
+        c, h, w = _check_divisible(input_shape, 16, encoder)
+        flat = 32 * (h // 16) * (w // 16)
+        enc = nn.Sequential(
+            nn.Conv2d(c, 32, 4, 2, 1), nn.ReLU(),
+            nn.Conv2d(32, 32, 4, 2, 1), nn.ReLU(),
+            nn.Conv2d(32, 32, 4, 2, 1), nn.ReLU(),
+            nn.Conv2d(32, 32, 4, 2, 1), nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(flat, 256), nn.ReLU(),
+            nn.Linear(256, 256), nn.ReLU(),
+            nn.Linear(256, 2 * D),
+        )  # fmt: skip
+        dec = nn.Sequential(
+            nn.Linear(D, 256), nn.ReLU(),
+            nn.Linear(256, 256), nn.ReLU(),
+            nn.Linear(256, flat), nn.ReLU(),
+            nn.Unflatten(1, (32, h // 16, w // 16)),
+            nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(32, c, 4, 2, 1),
+        )  # fmt: skip
         return enc, dec
     if encoder == "conv":
         c, h, w = _check_divisible(input_shape, 16, encoder)

@@ -22,6 +22,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-ray", action="store_true",
                    help="run the trials one at a time in this process, without Ray (debugging)")
     p.add_argument("--dry-run", action="store_true", help="list the trials and exit")
+    p.add_argument("--reevaluate", action="store_true",
+                   help="score the finished trials again with the file's current 'evaluate' section "
+                   "(no training) and rewrite results.csv")
     p.set_defaults(func=_sweep)
 
     r = sub.add_parser(
@@ -38,7 +41,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def _sweep(args) -> int:
     from pyrodisent.errors import UserError
-    from pyrodisent.sweep.runner import run_sweep
+    from pyrodisent.sweep.runner import reevaluate_sweep, run_sweep
     from pyrodisent.sweep.spec import load_sweep
 
     spec = load_sweep(args.sweep)
@@ -55,6 +58,11 @@ def _sweep(args) -> int:
         if value is not None and value < (1 if name == "num_cpus" else 0):
             raise UserError(f"--{name.replace('_', '-')} must be >= {1 if name == 'num_cpus' else 0}, got {value}")
     out = Path(args.out) if args.out else Path("sweeps") / spec.name
+    if args.reevaluate:
+        if not out.is_dir():
+            raise UserError(f"--reevaluate needs the sweep directory {str(out)!r}; run the sweep first")
+        reevaluate_sweep(spec, out)
+        return 0
     counts = run_sweep(spec, out, address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
                        use_ray=not args.no_ray)
     return 0 if counts["failed"] == 0 else 1

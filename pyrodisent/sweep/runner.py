@@ -159,6 +159,44 @@ def _per_layer_scores(model, dataset, config, evaluation: Evaluation, heldout) -
     return scores
 
 
+#: the value of a metric option ``code_groups`` that means "the latent groups of the run's
+#: grouped regularizer (pc, grouped_tc), or none" — PDisVAE §4.1 scores a grouped model on its
+#: own groups and searches groupings for the others
+CODE_GROUPS_FROM_RUN = "regularizer"
+
+
+def run_latent_groups(config, latent_dim: int) -> list[list[int]] | None:
+    """Dim lists of the first regularizer of ``config`` that has latent groups, else None."""
+    from pyrodisent.regularizer import regularizer
+
+    for entry in config.regularizers:
+        reg = regularizer(entry.name, **entry.options)
+        if hasattr(reg, "group_lists"):
+            return reg.group_lists(latent_dim)
+    return None
+
+
+def _metric_options(evaluation: Evaluation, config, latent_dim: int) -> dict[str, dict[str, Any]]:
+    options = {}
+    for metric, opts in (evaluation.options or {}).items():
+        opts = dict(opts)
+        if opts.get("code_groups") == CODE_GROUPS_FROM_RUN:
+            opts["code_groups"] = run_latent_groups(config, latent_dim)
+        options[metric] = opts
+    return options
+
+
+def _test_dataset(config, evaluation: Evaluation):
+    """The held-out data set of ``evaluate.test_data`` (the run's data with those options)."""
+    from pyrodisent.data import get_dataset
+
+    options = {**config.data.options, **evaluation.test_data}
+    try:
+        return get_dataset(config.data.name, **options)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"sweep key 'evaluate.test_data' ({config.data.name}, {options}): {exc}") from None
+
+
 def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any]:
     """Metrics and Gaussian TC of a trained run, written to ``sweep_evaluation.json``.
 
@@ -168,7 +206,9 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
     drawn with ``torch.Generator`` seeded by the run seed. ``layers`` (DeVAE): the metrics of
     each listed layer's mean representation as ``<score>/layer<i>``, and its reconstruction
     −log p(x|z_i) averaged over the held-out points as ``reconstruction/layer<i>``
-    (seed 004 Tables 2-4).
+    (seed 004 Tables 2-4). ``test_data``: the metrics run on the run's data set rebuilt with
+    these options (a held-out draw) instead of the training set. A metric option
+    ``code_groups: regularizer`` becomes the run's latent groups (:func:`run_latent_groups`).
     """
     import torch
 
@@ -190,9 +230,10 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
         if evaluation.metrics:
             from pyrodisent.metrics import evaluate_metrics
 
+            scored = _test_dataset(config, evaluation) if evaluation.test_data else dataset
             out["metrics"] = evaluate_metrics(
-                model, dataset, list(evaluation.metrics), random_state=config.seed, fast=evaluation.fast,
-                options=evaluation.options or None,
+                model, scored, list(evaluation.metrics), random_state=config.seed, fast=evaluation.fast,
+                options=_metric_options(evaluation, config, model.latent_dim) or None,
             )
         if evaluation.layers:
             out.setdefault("metrics", {}).update(_per_layer_scores(model, dataset, config, evaluation, heldout))
@@ -338,6 +379,29 @@ def run_sweep(
     sweep = SweepDir(out_dir)
     with sweep.lock():
         return _run_locked(spec, sweep, trials, address, num_cpus, num_gpus, use_ray, log, results_every_s)
+
+
+def reevaluate_sweep(spec: SweepSpec, out_dir: str | Path, log: Callable[[str], None] | None = print) -> int:
+    """Score every finished trial of ``spec`` again with its current ``evaluate`` section (in this
+    process; no training) and rewrite results.csv; returns the number of trials scored.
+
+    For an evaluation added or changed after the trials were trained: the trial ids do not
+    depend on ``evaluate``, so the trained models are kept.
+    """
+    log = log or (lambda message: None)
+    trials = spec.trials()
+    check_evaluation(spec.evaluate)
+    sweep = SweepDir(out_dir)
+    with sweep.lock():
+        records = sweep.prepare(spec, trials)
+        finished = [t for t in trials if records[t.trial_id].get("state") == "finished"]
+        log(f"sweep {spec.name}: re-scoring {len(finished)} finished of {len(trials)} trials")
+        for i, trial in enumerate(finished, 1):
+            evaluate_trial(sweep.trial_dir(trial.trial_id), spec.evaluate)
+            log(f"[{i}/{len(finished)}] scored {_label(trial)}")
+        path = sweep.write_results()
+    log(f"sweep {spec.name}: table: {path}")
+    return len(finished)
 
 
 def _run_locked(spec, sweep, trials, address, num_cpus, num_gpus, use_ray, log, results_every_s):

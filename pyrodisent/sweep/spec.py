@@ -113,6 +113,9 @@ class Evaluation:
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-metric keyword arguments
     # DeVAE: score each listed layer's representation and reconstruction (seed 004 Table 2)
     layers: list[int] = field(default_factory=list)
+    # data options that make a held-out set the metrics run on (e.g. {seed: 1}: a fresh draw
+    # of a synthetic set with the same mixing; PDisVAE §4.1 "PC on the test set")
+    test_data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -375,11 +378,17 @@ def _evaluation(value: Any) -> Evaluation:
         return Evaluation()
     if not isinstance(value, dict):
         raise SweepError(f"sweep key 'evaluate': a mapping {{metrics, fast, gaussian_tc, size}}, got {value!r}")
-    unknown = sorted(set(value) - {"metrics", "fast", "gaussian_tc", "size", "options", "layers"})
+    unknown = sorted(set(value) - {"metrics", "fast", "gaussian_tc", "size", "options", "layers", "test_data"})
     if unknown:
         raise SweepError(
             f"unknown key(s) {unknown} in 'evaluate'; allowed: metrics, fast, gaussian_tc, size, "
-            "options, layers"
+            "options, layers, test_data"
+        )
+    test_data = value.get("test_data") or {}
+    if not isinstance(test_data, dict):
+        raise SweepError(
+            f"sweep key 'evaluate.test_data': a mapping of data options for the held-out set "
+            f"(e.g. {{seed: 1}}), got {test_data!r}"
         )
     layers = value.get("layers") or []
     if not isinstance(layers, list) or not all(
@@ -402,6 +411,7 @@ def _evaluation(value: Any) -> Evaluation:
         size=_positive_int(value.get("size", 5000), "evaluate.size", minimum=2),
         options=copy.deepcopy(options),
         layers=list(layers),
+        test_data=copy.deepcopy(test_data),
     )
 
 

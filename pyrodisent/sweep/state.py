@@ -181,7 +181,8 @@ class SweepDir:
         config = record.get("config")
         if config is None and (directory / "config.yaml").is_file():
             config = yaml.safe_load((directory / "config.yaml").read_text())
-        row["method"] = method_label(config) if config else ""
+        if "method" not in params:  # an axis named "method" labels the trials itself
+            row["method"] = method_label(config) if config else ""
         for key, value in flatten_config(config or {}).items():
             row[f"config.{key}"] = value
         return row

@@ -79,7 +79,8 @@ def test_sap_discrete_uses_test_accuracy_of_one_dimensional_classifiers():
 
 def test_dci_disentanglement_and_completeness_equal_hand_computed_entropies():
     importance = np.array([[3.0, 0.0], [1.0, 2.0]])
-    h2 = lambda p: -sum(x * math.log2(x) for x in p if x > 0)
+    def h2(p):
+        return -sum(x * math.log2(x) for x in p if x > 0)
     # rows (codes): P = (1, 0) and (1/3, 2/3), weights (3/6, 3/6)
     d = 0.5 * (1 - h2([1.0, 0.0])) + 0.5 * (1 - h2([1 / 3, 2 / 3]))
     # columns (factors): (3/4, 1/4) and (0, 1), weights (4/6, 2/6)

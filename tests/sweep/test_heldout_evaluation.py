@@ -1,0 +1,63 @@
+"""A sweep's held-out evaluation (evaluate.test_data), the run's own latent groups as a metric
+option, and re-scoring finished trials without training them again."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from pyrodisent.data.synthetic import groupwise
+from pyrodisent.engine import load_run
+from pyrodisent.engine.config import parse_config
+from pyrodisent.metrics import partial_disentanglement_score
+from pyrodisent.sweep.runner import reevaluate_sweep, run_latent_groups, run_sweep
+from pyrodisent.sweep.spec import parse_sweep
+
+
+def _spec(evaluate):
+    return parse_sweep({
+        "name": "heldout",
+        "base": {
+            "seed": 0, "device": "cpu",
+            "model": {"name": "vae", "encoder": "linear", "latent_dim": 6, "likelihood": "gaussian",
+                      "gaussian_scale": 0.5},
+            "data": {"name": "groupwise", "options": {"n": 256, "seed": 0}},
+            "regularizers": [],
+            "train": {"steps": 6, "batch_size": 64, "log_every": 3, "checkpoint_every": 3, "image_every": 0},
+        },
+        "grid": [{"key": "regularizers", "name": "method", "values": [
+            [], [{"name": "pc", "beta": 4.0, "num_groups": 3, "group_rank": 2}]]}],
+        "evaluate": evaluate,
+    })
+
+
+def test_run_latent_groups_reads_the_grouped_regularizer():
+    base = {"model": {"name": "vae"}, "data": {"name": "groupwise"}}
+    grouped = parse_config({**base, "regularizers": [{"name": "tc"}, {"name": "pc", "groups": [4, 2]}]})
+    assert run_latent_groups(grouped, 6) == [[0, 1, 2, 3], [4, 5]]
+    assert run_latent_groups(parse_config({**base, "regularizers": [{"name": "tc"}]}), 6) is None
+
+
+def test_metrics_run_on_the_held_out_draw_and_rescoring_keeps_the_models(tmp_path):
+    out = tmp_path / "sweep"
+    run_sweep(_spec({}), out, use_ray=False, log=None)
+    trials = sorted(p for p in (out / "trials").iterdir())
+    mtimes = [(t / "checkpoint.pt").stat().st_mtime_ns for t in trials]
+    evaluate = {"metrics": ["partial_disentanglement"], "fast": False, "test_data": {"seed": 1, "n": 300},
+                "options": {"partial_disentanglement": {"code_groups": "regularizer"}}}
+    assert reevaluate_sweep(_spec(evaluate), out, log=None) == 2
+    assert [(t / "checkpoint.pt").stat().st_mtime_ns for t in trials] == mtimes  # nothing retrained
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 2
+    assert [row["method"] for row in rows] == ["[]", rows[1]["method"]] and "pc" in rows[1]["method"]
+    for row in rows:
+        r2 = float(row["metric.aligned_r2"])
+        assert -1 < r2 <= 1 and float(row["metric.partial_correlation"]) > 0
+    # the held-out set is the one scored: 300 points of data seed 1, not the 256 training points
+    for t in trials:
+        scores = json.loads((t / "sweep_evaluation.json").read_text())["metrics"]
+        model, _, config = load_run(t)
+        groups = run_latent_groups(config, 6)
+        expected = partial_disentanglement_score(model, groupwise(n=300, seed=1), 0, code_groups=groups)
+        assert scores["aligned_r2"] == expected["aligned_r2"]
+        assert scores["partial_correlation"] == expected["partial_correlation"]
