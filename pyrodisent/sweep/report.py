@@ -19,6 +19,8 @@ are missing), from finished trials:
   σ = 0 vs 0.9).
 * ``tc_vs_grouping_factor.png`` — seed 000 Fig. 3: final TC against the grouping factor,
   one curve per latent dim, mean and 5–95 % band over seeds.
+* ``paper_comparison.md`` — when the sweep file has a ``paper`` section
+  (:mod:`pyrodisent.sweep.paper`): our mean ± sd (n) beside the paper's numbers, and its claims.
 * ``tc_mean_vs_tc_sample.png`` — seed 001 Fig. 3: TC_mean and TC_sample against the
   regularization strength, one panel per model.
 """
@@ -32,8 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from pyrodisent.atomic_file import write_text_atomic
+from pyrodisent.sweep.paper import comparison_table
 from pyrodisent.sweep.state import SweepDir
 
 STRENGTH_COLUMNS = ("strength", "beta", "gamma", "config.regularizers.discriminator.gamma",
@@ -45,6 +49,13 @@ GROUPING_COLUMNS = ("grouping_factor", "config.regularizers.grouped_tc.grouping_
 TC_COLUMNS = ("loss.grouped_tc/tc", "loss.grouped_tc/tc_joint", "loss.tc/tc")
 MODEL_COLUMNS = ("model", "method")
 RHO_COLUMNS = ("rho", "config.model.rho")
+
+
+def read_sweep_file(path: Path) -> dict | None:
+    """The sweep file as run (``sweep.yaml`` of the sweep directory), or None."""
+    if not path.is_file():
+        return None
+    return yaml.safe_load(path.read_text())
 
 
 def _number(value: Any) -> float | None:
@@ -344,6 +355,11 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> di
         lines.append(plot_per_layer(finished, out / "per_layer.png"))
     else:
         lines.append("no finished trials yet: no plots")
+    paper = (read_sweep_file(sweep.root / "sweep.yaml") or {}).get("paper")
+    if paper:
+        table_lines = comparison_table(rows, paper)
+        write_text_atomic(out / "paper_comparison.md", "\n".join(table_lines) + "\n")
+        lines += ["", "beside the paper (paper_comparison.md):", *table_lines]
     write_text_atomic(out / "report.txt", "\n".join(lines) + "\n")
     plots = sorted(p.name for p in out.glob("*.png"))
     return {"lines": lines, "table": table, "plots": plots, "out": out}

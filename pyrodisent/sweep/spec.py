@@ -53,11 +53,12 @@ import numpy as np
 import yaml
 
 from pyrodisent.errors import UserError
+from pyrodisent.sweep.paper import check_paper
 
 SAMPLERS = ("choice", "uniform", "loguniform", "randint")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
 _TOP_KEYS = {"name", "description", "base", "set", "grid", "random", "seeds", "resources", "max_attempts",
-             "evaluate", "max_concurrent_trials"}
+             "evaluate", "max_concurrent_trials", "paper"}
 
 
 class SweepError(UserError):
@@ -140,6 +141,9 @@ class SweepSpec:
     evaluate: Evaluation = field(default_factory=Evaluation)
     max_concurrent_trials: int | None = None
     description: str = ""
+    # the paper's numbers and claims, printed beside ours by `pyrodisent report`
+    # (pyrodisent.sweep.paper); kept in the sweep file, not in code
+    paper: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)  # the file as read (copied into the sweep dir)
 
     def trials(self, validate: bool = True) -> list[Trial]:
@@ -195,6 +199,7 @@ def parse_sweep(data: Any, base_dir: str | Path = ".", default_name: str = "swee
             else _positive_int(data["max_concurrent_trials"], "max_concurrent_trials")
         ),
         description=str(data.get("description", "")),
+        paper=_paper(data.get("paper")),
         source=copy.deepcopy({**data, "base": base}),
     )
     names = [n for a in spec.grid for n in a.names] + [a.name for a in spec.random_axes]
@@ -413,6 +418,15 @@ def _evaluation(value: Any) -> Evaluation:
         layers=list(layers),
         test_data=copy.deepcopy(test_data),
     )
+
+
+def _paper(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    try:
+        return check_paper(value)
+    except ValueError as exc:
+        raise SweepError(f"sweep key 'paper': {exc}") from None
 
 
 def _positive_int(value: Any, key: str, minimum: int = 1) -> int:

@@ -10,6 +10,7 @@ from pyrodisent.data.synthetic import groupwise
 from pyrodisent.engine import load_run
 from pyrodisent.engine.config import parse_config
 from pyrodisent.metrics import partial_disentanglement_score
+from pyrodisent.sweep.report import write_report
 from pyrodisent.sweep.runner import reevaluate_sweep, run_latent_groups, run_sweep
 from pyrodisent.sweep.spec import parse_sweep
 
@@ -28,6 +29,8 @@ def _spec(evaluate):
         "grid": [{"key": "regularizers", "name": "method", "values": [
             [], [{"name": "pc", "beta": 4.0, "num_groups": 3, "group_rank": 2}]]}],
         "evaluate": evaluate,
+        "paper": {"source": "a table", "by": "method", "columns": {"R2": "metric.aligned_r2"},
+                  "rows": {"[]": {"R2": [0.5, 0.1]}}},
     })
 
 
@@ -54,6 +57,9 @@ def test_metrics_run_on_the_held_out_draw_and_rescoring_keeps_the_models(tmp_pat
         r2 = float(row["metric.aligned_r2"])
         assert -1 < r2 <= 1 and float(row["metric.partial_correlation"]) > 0
     # the held-out set is the one scored: 300 points of data seed 1, not the 256 training points
+    report = write_report(out)
+    table = (out / "report" / "paper_comparison.md").read_text()
+    assert "| [] | " in table and " (n=1) | 0.50 (0.10) |" in table and "paper_comparison.md" in "\n".join(report["lines"])
     for t in trials:
         scores = json.loads((t / "sweep_evaluation.json").read_text())["metrics"]
         model, _, config = load_run(t)
