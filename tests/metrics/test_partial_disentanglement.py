@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from pyrodisent.data.synthetic import groupwise, independent
 from pyrodisent.metrics import best_alignment, partial_disentanglement
@@ -45,3 +46,25 @@ def test_partial_correlation_is_zero_for_independent_groups_and_large_for_mixed_
     mixed = partial_disentanglement(data.latents @ q, scale, data.latents, data.groups, 0)
     assert mixed["aligned_r2"] < 0.9
     assert mixed["partial_correlation"] > 5 * ideal["partial_correlation"] + 0.05
+
+
+class _CodeImage:
+    """A 'model' whose code is the observation and whose decoded image is the code itself."""
+
+    def encode(self, x):
+        return x, torch.ones_like(x)
+
+    def mean_image(self, z):
+        return torch.sigmoid(z).reshape(len(z), 1, 1, z.shape[1])
+
+
+def test_group_traversals_draw_one_panel_per_group(tmp_path):
+    import matplotlib.image
+
+    from pyrodisent.metrics.plots import plot_group_traversals
+
+    x = torch.randn(200, 4, generator=torch.Generator().manual_seed(0))
+    path = plot_group_traversals(_CodeImage(), x, [[0, 1], [2, 3]], tmp_path / "t.png", steps=5)
+    assert matplotlib.image.imread(path).shape[1] > 100
+    with pytest.raises(ValueError, match="one or two dims"):
+        plot_group_traversals(_CodeImage(), x, [[0, 1, 2], [3]], tmp_path / "u.png")
