@@ -18,9 +18,13 @@ own file, so `pyrodisent report` can print both in one table (``paper_comparison
         "PC of the true latents": "0.332 ± 0.006"
       claims:                           # the paper's claims, to be judged against the table
         - "PDisVAE has the lowest PC and the highest R²"
+      test_against: PDisVAE             # optional: Welch's t-test of every other row against it
 
-Our cells are mean ± sd over the finished trials of each row (sd with ddof = 1) and the number
-of trials, ``n``, so a reader sees how many seeds stand behind each number.
+Our cells are mean ± sd (ddof = 1) over the finished trials of each row and their number ``n``,
+so a reader sees how many seeds stand behind each number. With ``test_against``, each label also
+gets the two-sided p-value of Welch's t-test between that row's trials and the named row's (the
+paper's Fig. 3 and 8 mark pairwise t-tests), and :func:`plot_paper_boxplots` draws one box plot
+per label with the rows in the paper's order.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-_KEYS = {"source", "by", "columns", "rows", "reference", "claims"}
+from scipy.stats import ttest_ind
+
+_KEYS = {"source", "by", "columns", "rows", "reference", "claims", "test_against"}
 
 
 def check_paper(value: Any) -> dict[str, Any]:
@@ -60,6 +66,8 @@ def check_paper(value: Any) -> dict[str, Any]:
     claims = value.get("claims") or []
     if not isinstance(claims, list) or not all(isinstance(c, str) for c in claims):
         raise ValueError(f"'claims' is a list of strings, got {claims!r}")
+    if "test_against" in value and not isinstance(value["test_against"], str):
+        raise ValueError(f"'test_against' names one row (a value of 'by'), got {value['test_against']!r}")
     reference = value.get("reference") or {}
     if not isinstance(reference, dict):
         raise ValueError(f"'reference' maps a label to the published value, got {reference!r}")
@@ -97,23 +105,46 @@ def _theirs(cell: Any) -> str:
     return f"{cell[0]:.2f} ({cell[1]:.2f})" if len(cell) == 2 else f"{cell[0]:.2f}"
 
 
+def _values(finished: list[dict[str, Any]], by: str, key: str, column: str) -> list[float]:
+    return [v for r in finished if str(r.get(by)) == key for v in [_number(r.get(column))] if v is not None]
+
+
+def welch_p(a: list[float], b: list[float]) -> float | None:
+    """Two-sided p-value of Welch's t-test, or None with fewer than 2 values on a side."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    return float(ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def row_keys(rows: list[dict[str, Any]], paper: dict[str, Any]) -> list[str]:
+    """The rows of the comparison: the paper's order first, then any other value of ``by``."""
+    published = list(paper.get("rows") or {})
+    seen = dict.fromkeys(str(r.get(paper.get("by"))) for r in rows if r.get("state") == "finished")
+    return published + [k for k in seen if k not in published]
+
+
 def comparison_table(rows: list[dict[str, Any]], paper: dict[str, Any]) -> list[str]:
     """Markdown lines: one row per value of ``paper.by`` (the paper's order first), for each
-    label our mean ± sd (n) and the paper's value; then the reference values and the claims."""
+    label our mean ± sd (n), the paper's value and, with ``test_against``, Welch's p; then the
+    reference values and the claims."""
     lines = [f"Paper: {paper.get('source', '(no source given)')}", ""]
     columns: dict[str, str] = paper.get("columns") or {}
     by = paper.get("by")
     published = paper.get("rows") or {}
+    against = paper.get("test_against")
     finished = [r for r in rows if r.get("state") == "finished"]
     if columns:
-        keys = list(published) + [k for k in dict.fromkeys(str(r.get(by)) for r in finished) if k not in published]
-        header = [by] + [f"{label} ({side})" for label in columns for side in ("ours", "paper")]
+        sides = ("ours", "paper") + ((f"p vs {against}",) if against else ())
+        header = [by] + [f"{label} ({side})" for label in columns for side in sides]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for key in keys:
+        for key in row_keys(rows, paper):
             cells = [key]
             for label, column in columns.items():
-                values = [v for r in finished if str(r.get(by)) == key for v in [_number(r.get(column))] if v is not None]
+                values = _values(finished, by, key, column)
                 cells += [_ours(values), _theirs((published.get(key) or {}).get(label))]
+                if against:
+                    p = None if key == against else welch_p(values, _values(finished, by, against, column))
+                    cells.append("–" if p is None else f"{p:.2g}")
             lines.append("| " + " | ".join(cells) + " |")
         missing = sorted({c for c in columns.values() if not any(c in r for r in finished)})
         if finished and missing:
@@ -123,3 +154,35 @@ def comparison_table(rows: list[dict[str, Any]], paper: dict[str, Any]) -> list[
     if paper.get("claims"):
         lines += ["", "The paper's claims:"] + [f"- {c}" for c in paper["claims"]]
     return lines
+
+
+def plot_paper_boxplots(rows: list[dict[str, Any]], paper: dict[str, Any], path) -> str:
+    """One box plot per label of ``paper.columns`` over the rows (seeds as dots), the paper's
+    Fig. 3(a) / 8(b) layout; the paper's mean is drawn as a red bar where it printed one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns: dict[str, str] = paper.get("columns") or {}
+    by, published = paper.get("by"), paper.get("rows") or {}
+    finished = [r for r in rows if r.get("state") == "finished"]
+    keys = row_keys(rows, paper)
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.2), squeeze=False)
+    for ax, (label, column) in zip(axes[0], columns.items()):
+        data = [_values(finished, by, k, column) for k in keys]
+        ax.boxplot([d if d else [math.nan] for d in data], tick_labels=keys, widths=0.6)
+        for i, d in enumerate(data, 1):
+            ax.plot([i] * len(d), d, "k.", ms=4, alpha=0.6)
+            cell = (published.get(keys[i - 1]) or {}).get(label)
+            if isinstance(cell, list):
+                ax.plot([i - 0.3, i + 0.3], [cell[0]] * 2, "r-", lw=2)
+        n = sorted({len(d) for d in data if d})
+        ax.set_title(f"{label} (n = {', '.join(map(str, n)) or 0} seeds)", fontsize=9)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    fig.suptitle(paper.get("source", "") + " — boxes: ours; red bars: the paper's mean", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return f"wrote {path.name}: {', '.join(columns)} per {by}"
+

@@ -10,18 +10,19 @@ terms: ``loss.elbo``, ``loss.kl``, ``loss.tc/tc`` ...), ``metric.<name>``, ``tc_
 Plots, each drawn only when the table has its columns (otherwise the report says which
 are missing), from finished trials:
 
-* ``best_elbo_grouping.png`` — seed 000 Fig. 5: for each capacity (``capacity`` or
+* ``best_elbo_grouping.png`` — Chen et al. 2022, Fig. 5: for each capacity (``capacity`` or
   ``config.model.hidden_width``) and strength, the grouping coefficient i/m of the
   (latent_dim, grouping factor) pair with the best mean ELBO over seeds, where m is the
   largest proper divisor of the latent dim n (§4.4.1); the dashed line is β-TCVAE (i = 1), drawn at the mean of 1/m over the latent dims.
-* ``violin_<metric>.png`` — seed 000 Fig. 7, seed 002 Fig. 1: each metric's distribution
-  per model (a ``model`` axis, else ``method``), split by ``rho`` when it varies (seed 002's
+* ``violin_<metric>.png`` — Chen et al. 2022, Fig. 7, Yang et al. 2020, Fig. 1: each metric's distribution
+  per model (a ``model`` axis, else ``method``), split by ``rho`` when it varies (Yang et al. 2020's
   σ = 0 vs 0.9).
-* ``tc_vs_grouping_factor.png`` — seed 000 Fig. 3: final TC against the grouping factor,
+* ``tc_vs_grouping_factor.png`` — Chen et al. 2022, Fig. 3: final TC against the grouping factor,
   one curve per latent dim, mean and 5–95 % band over seeds.
 * ``paper_comparison.md`` — when the sweep file has a ``paper`` section
-  (:mod:`pyrodisent.sweep.paper`): our mean ± sd (n) beside the paper's numbers, and its claims.
-* ``tc_mean_vs_tc_sample.png`` — seed 001 Fig. 3: TC_mean and TC_sample against the
+  (:mod:`pyrodisent.sweep.paper`): our mean ± sd (n) beside the paper's numbers, and its claims;
+  ``paper_boxplots.png`` — the same columns as box plots per row (the paper's Fig. 3(a) layout).
+* ``tc_mean_vs_tc_sample.png`` — Cheng et al. 2020, Fig. 3: TC_mean and TC_sample against the
   regularization strength, one panel per model.
 """
 
@@ -37,7 +38,7 @@ import numpy as np
 import yaml
 
 from pyrodisent.atomic_file import write_text_atomic
-from pyrodisent.sweep.paper import comparison_table
+from pyrodisent.sweep.paper import comparison_table, plot_paper_boxplots
 from pyrodisent.sweep.state import SweepDir
 
 STRENGTH_COLUMNS = ("strength", "beta", "gamma", "config.regularizers.discriminator.gamma",
@@ -101,17 +102,17 @@ def _plt():
 
 
 def largest_proper_divisor(n: int) -> int:
-    """m of seed 000 §4.4.1: the largest factor of n other than n (1 for n = 1)."""
+    """m of Chen et al. 2022, §4.4.1: the largest factor of n other than n (1 for n = 1)."""
     return max([d for d in range(1, n) if n % d == 0] or [1])
 
 
 # ------------------------------------------------------------------- plots
 def best_grouping_coefficients(rows: list[dict]) -> tuple[dict[tuple, float], dict[str, str | None], float]:
-    """{(capacity, strength): grouping coefficient i/m of the best mean ELBO} (seed 000 §4.4.1).
+    """{(capacity, strength): grouping coefficient i/m of the best mean ELBO} (Chen et al. 2022, §4.4.1).
 
     The ELBO of a (capacity, strength, latent_dim, grouping factor) cell is the mean over
     its trials (seeds); m is the largest grouping factor of that latent dim n, its largest
-    divisor other than n (seed 000 §4.4.1: n = 12 gives [1/6, 2/6, 3/6, 4/6, 6/6]). Also
+    divisor other than n (Chen et al. 2022, §4.4.1: n = 12 gives [1/6, 2/6, 3/6, 4/6, 6/6]). Also
     returns the columns used and the β-TCVAE reference (the mean of 1/m over latent dims).
     """
     cols = {
@@ -143,7 +144,7 @@ def plot_best_elbo_grouping(rows: list[dict], path: Path) -> str:
     try:
         best, cols, reference = best_grouping_coefficients(rows)
     except KeyError as exc:
-        return f"skipped best_elbo_grouping.png (seed 000 Fig. 5): no column for {exc.args[0]}"
+        return f"skipped best_elbo_grouping.png (Chen et al. 2022, Fig. 5): no column for {exc.args[0]}"
     cap, strength = cols["capacity"], cols["strength"]
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -154,7 +155,7 @@ def plot_best_elbo_grouping(rows: list[dict], path: Path) -> str:
     ax.axhline(reference, color="red", linestyle="--", label=f"β-TCVAE (i = 1), mean 1/m = {reference:.3f}")
     ax.set_xlabel(f"parameter capacity ({cap})")
     ax.set_ylabel("grouping coefficient i/m of the best ELBO")
-    ax.set_title("Best-ELBO grouping coefficient per capacity (seed 000 Fig. 5)")
+    ax.set_title("Best-ELBO grouping coefficient per capacity (Chen et al. 2022, Fig. 5)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -167,7 +168,7 @@ def plot_metric_violins(rows: list[dict], out: Path) -> list[str]:
     metrics = sorted({k for r in rows for k in r if k.startswith("metric.") and "/" not in k})
     metrics = [m for m in metrics if _column(rows, (m,))]
     if not metrics:
-        return ["skipped violin_<metric>.png (seed 000 Fig. 7, seed 002 Fig. 1): no numeric metric.* column "
+        return ["skipped violin_<metric>.png (Chen et al. 2022, Fig. 7, Yang et al. 2020, Fig. 1): no numeric metric.* column "
                 "(add evaluate.metrics to the sweep file)"]
     model = _column(rows, MODEL_COLUMNS, numeric=False)
     hue = _column(rows, RHO_COLUMNS, varying=True)
@@ -202,7 +203,7 @@ def plot_metric_violins(rows: list[dict], out: Path) -> list[str]:
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels(groups, rotation=20, fontsize=8)
         ax.set_ylabel(metric.removeprefix("metric."))
-        ax.set_title(f"{metric.removeprefix('metric.')} per model (seed 000 Fig. 7, seed 002 Fig. 1)", fontsize=9)
+        ax.set_title(f"{metric.removeprefix('metric.')} per model (Chen et al. 2022, Fig. 7, Yang et al. 2020, Fig. 1)", fontsize=9)
         if hue:
             ax.legend([h for h, _ in handles], [t for _, t in handles], fontsize=7)
         fig.tight_layout()
@@ -224,7 +225,7 @@ def plot_tc_vs_grouping(rows: list[dict], path: Path) -> str:
     tc = _tc_column(rows)
     missing = [n for n, c in (("grouping_factor", grp), ("latent_dim", lat), ("a loss.<regularizer>/tc term", tc)) if c is None]
     if missing:
-        return f"skipped tc_vs_grouping_factor.png (seed 000 Fig. 3): no column for {', '.join(missing)}"
+        return f"skipped tc_vs_grouping_factor.png (Chen et al. 2022, Fig. 3): no column for {', '.join(missing)}"
     strength = _column(rows, STRENGTH_COLUMNS, varying=True)  # Fig. 3 fixes β = 10: one panel per β
     panels: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in rows:
@@ -245,7 +246,7 @@ def plot_tc_vs_grouping(rows: list[dict], path: Path) -> str:
             ax.set_title(f"{strength} = {s:g}", fontsize=9)
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel(f"final TC ({tc.removeprefix('loss.')}, nats)")
-    fig.suptitle("TC vs grouping factor, mean and 5-95 % over runs (seed 000 Fig. 3)", fontsize=10)
+    fig.suptitle("TC vs grouping factor, mean and 5-95 % over runs (Chen et al. 2022, Fig. 3)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -259,7 +260,7 @@ def plot_tc_mean_vs_sample(rows: list[dict], path: Path) -> str:
     have = [c for c in ("tc_mean", "tc_sample") if _column(rows, (c,))]
     missing = ([] if strength else ["strength"]) + [c for c in ("tc_mean", "tc_sample") if c not in have]
     if missing:
-        return (f"skipped tc_mean_vs_tc_sample.png (seed 001 Fig. 3): no column for {', '.join(missing)} "
+        return (f"skipped tc_mean_vs_tc_sample.png (Cheng et al. 2020, Fig. 3): no column for {', '.join(missing)} "
                 f"(set evaluate.gaussian_tc: true and name the strength axis 'strength')")
     model = _column(rows, MODEL_COLUMNS, numeric=False)
     groups = list(dict.fromkeys(str(r[model]) for r in rows))
@@ -279,7 +280,7 @@ def plot_tc_mean_vs_sample(rows: list[dict], path: Path) -> str:
         ax.set_xlabel(f"regularization strength ({strength})")
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("Gaussian TC (nats)")
-    fig.suptitle("TC_mean vs TC_sample per strength (seed 001 Fig. 3)", fontsize=10)
+    fig.suptitle("TC_mean vs TC_sample per strength (Cheng et al. 2020, Fig. 3)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -290,7 +291,7 @@ _LAYER_COLUMN = re.compile(r"^metric\.(?P<score>[^/]+)/layer(?P<layer>\d+)$")
 
 
 def plot_per_layer(rows: list[dict], path: Path) -> str:
-    """Seed 004 Table 2: each score (MIG, reconstruction) against the latent layer, one line
+    """DeVAE, Table 2: each score (MIG, reconstruction) against the latent layer, one line
     per model, mean ± sd over seeds (columns ``metric.<score>/layer<i>`` of evaluate.layers)."""
     found = {}
     for key in {k for r in rows for k in r}:
@@ -298,7 +299,7 @@ def plot_per_layer(rows: list[dict], path: Path) -> str:
         if m and any(_number(r.get(key)) is not None for r in rows):  # models may lack a layer
             found.setdefault(m["score"], {})[int(m["layer"])] = key
     if not found:
-        return ("skipped per_layer.png (seed 004 Table 2): no metric.<score>/layer<i> column "
+        return ("skipped per_layer.png (DeVAE, Table 2): no metric.<score>/layer<i> column "
                 "(add evaluate.layers to the sweep file of a DeVAE sweep)")
     model = _column(rows, MODEL_COLUMNS, numeric=False)
     groups = list(dict.fromkeys(str(r[model]) for r in rows)) if model else [None]
@@ -323,7 +324,7 @@ def plot_per_layer(rows: list[dict], path: Path) -> str:
         ax.set_xticks(sorted({i for c in found.values() for i in c}))
         if model:
             ax.legend(fontsize=7)
-    fig.suptitle("scores per latent layer, mean ± sd over seeds (seed 004 Table 2)", fontsize=10)
+    fig.suptitle("scores per latent layer, mean ± sd over seeds (DeVAE, Table 2)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -339,7 +340,8 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> di
     out = Path(out_dir) if out_dir else sweep.root / "report"
     out.mkdir(parents=True, exist_ok=True)
     for stale in [*out.glob("violin_*.png"), *(out / n for n in ("best_elbo_grouping.png",
-                  "tc_vs_grouping_factor.png", "tc_mean_vs_tc_sample.png", "per_layer.png"))]:
+                  "tc_vs_grouping_factor.png", "tc_mean_vs_tc_sample.png", "per_layer.png",
+                  "paper_boxplots.png"))]:
         stale.unlink(missing_ok=True)  # a plot the table no longer supports is not left behind
     finished = [r for r in rows if r["state"] == "finished"]
     states = {s: sum(r["state"] == s for r in rows) for s in ("finished", "failed", "running", "pending")}
@@ -359,6 +361,8 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> di
     if paper:
         table_lines = comparison_table(rows, paper)
         write_text_atomic(out / "paper_comparison.md", "\n".join(table_lines) + "\n")
+        if paper.get("columns") and finished:
+            lines.append(plot_paper_boxplots(rows, paper, out / "paper_boxplots.png"))
         lines += ["", "beside the paper (paper_comparison.md):", *table_lines]
     write_text_atomic(out / "report.txt", "\n".join(lines) + "\n")
     plots = sorted(p.name for p in out.glob("*.png"))

@@ -34,6 +34,27 @@ def test_our_cells_are_mean_sd_and_count_of_finished_trials():
     assert (mean, sd, n) == (2.0, 1.0, 3)
 
 
+def test_welch_p_value_matches_the_formula():
+    import math
+
+    from scipy.stats import t as student_t
+
+    from pyrodisent.sweep.paper import welch_p
+
+    a, b = [1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]
+    va, vb = 1.0 / 3, (5.0 / 3) / 4  # s² / n with s² = 1 and 5/3
+    t = (2.0 - 5.5) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 3)
+    assert welch_p(a, b) == pytest.approx(2 * student_t.sf(abs(t), df), rel=1e-9)
+    assert welch_p([1.0], b) is None
+    lines = comparison_table(
+        [{"state": "finished", "method": m, "metric.aligned_r2": v} for m, v in
+         [("VAE", 1.0), ("VAE", 2.0), ("VAE", 3.0), ("PDisVAE", 4.0), ("PDisVAE", 5.0), ("PDisVAE", 6.0), ("PDisVAE", 7.0)]],
+        check_paper({"by": "method", "columns": {"R2": "metric.aligned_r2"}, "test_against": "PDisVAE"}),
+    )
+    assert f"| {welch_p(a, b):.2g} |" in next(line for line in lines if line.startswith("| VAE"))
+
+
 @pytest.mark.parametrize(
     "bad, match",
     [
