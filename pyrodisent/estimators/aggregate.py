@@ -9,7 +9,7 @@ For a batch z_i ~ q(z | x_i), i = 1..M, from a dataset of N points,
 
 with W from :mod:`pyrodisent.estimators.weights` (``mws``, ``mss``, ``mss_chen_code``, ``is``)
 and q(z | x_j) any :class:`~pyrodisent.estimators.families.GaussianFamily` (diagonal,
-equicorrelated as in seed 002, or full covariance).
+equicorrelated as in Yang et al. 2020, or full covariance).
 
 Memory. The [M, M, D] tensor of per-dim log densities is never held at once:
 
@@ -29,6 +29,7 @@ the tests and ``benchmarks/estimators.py`` compare against.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Sequence
@@ -107,7 +108,7 @@ def normalize_groups(groups: Sequence[int] | Sequence[Sequence[int]] | None, lat
 
 
 def grouping_factor_groups(latent_dim: int, grouping_factor: int) -> list[list[int]]:
-    """Contiguous groups of ``grouping_factor`` dims (seed 000 eq. 9: the grouping factor i | n)."""
+    """Contiguous groups of ``grouping_factor`` dims (Chen et al. 2022, eq. 9: the grouping factor i | n)."""
     if not _is_integer(grouping_factor) or grouping_factor <= 0 or latent_dim % int(grouping_factor):
         divisors = [i for i in range(1, latent_dim + 1) if latent_dim % i == 0]
         raise ValueError(
@@ -220,6 +221,23 @@ def _dimwise(z, loc, scale, log_w, group_lists, want_dims, want_joint, chunk_siz
 
 
 # --------------------------------------------------------------------------- matrix products
+@functools.lru_cache(maxsize=64)
+def _padded_subsets(subsets: tuple, per_batch: int, dtype: torch.dtype, device: torch.device) -> list:
+    """[(index [B, w], mask [B, w])] of the subsets in batches of ``per_batch``, zero-padded to
+    the widest subset; cached, since a training run asks for the same groups every step."""
+    width = max(len(s) for s in subsets)
+    batches = []
+    for start in range(0, len(subsets), per_batch):
+        batch = subsets[start : start + per_batch]
+        index = torch.zeros(len(batch), width, dtype=torch.long)
+        mask = torch.zeros(len(batch), width, dtype=dtype)
+        for b, s in enumerate(batch):
+            index[b, : len(s)] = torch.as_tensor(s)
+            mask[b, : len(s)] = 1.0
+        batches.append((index.to(device), mask.to(device)))
+    return batches
+
+
 def _subset_log_aggregate(z, family: GaussianFamily, log_w, subsets, gemm_dtype, max_elements=_MAX_GEMM_ELEMENTS):
     """[Q, S] log q̂ over each dim subset (subsets may overlap), by matrix products.
 
@@ -240,17 +258,9 @@ def _subset_log_aggregate(z, family: GaussianFamily, log_w, subsets, gemm_dtype,
     zc, mc = z.to(work) - centre, loc - centre
     prec = scale.reciprocal().square()
     log_scale = scale.log()
-    width = max(len(s) for s in subsets)
     per_batch = max(1, max_elements // max(1, Q * K))
     out = []
-    for start in range(0, len(subsets), per_batch):
-        batch = subsets[start : start + per_batch]
-        index = torch.zeros(len(batch), width, dtype=torch.long)
-        mask = torch.zeros(len(batch), width, dtype=work)
-        for b, s in enumerate(batch):
-            index[b, : len(s)] = torch.as_tensor(list(s))
-            mask[b, : len(s)] = 1.0
-        index, mask = index.to(z.device), mask.to(z.device)
+    for index, mask in _padded_subsets(tuple(tuple(int(d) for d in s) for s in subsets), per_batch, work, z.device):
         zs = zc[:, index].permute(1, 0, 2) * mask.unsqueeze(1)  # [B, Q, w]
         ms = mc[:, index].permute(1, 0, 2) * mask.unsqueeze(1)  # [B, K, w]
         ps = prec[:, index].permute(1, 0, 2) * mask.unsqueeze(1)
@@ -280,7 +290,7 @@ def aggregate_log_densities(
 
     ``log_weights``: [Q, K] or [1, K] (the same weights for every query). ``groups``: dim
     lists partitioning the D dims (already normalized). The building block of
-    :func:`log_aggregate_posterior` (W of DESIGN.md §4) and of the Monte-Carlo TC of seed 002
+    :func:`log_aggregate_posterior` (W of DESIGN.md §4) and of the Monte-Carlo TC of Yang et al. 2020
     App. D (W = 1/B).
     """
     if dims:
@@ -323,7 +333,7 @@ def log_aggregate_posterior(
 
     ``z``, ``loc``, ``scale``: [M, D]; the posterior of point j is N(loc_j, diag scale_j²), or
     with ``rho`` the correlated-noise guide N(loc_j, diag(scale_j) Σ_ρ diag(scale_j)) of
-    seed 002 eq. 12, or with ``scale_tril`` [M, D, D] any N(loc_j, L_j L_jᵀ) (``scale`` may
+    Yang et al. 2020, eq. 12, or with ``scale_tril`` [M, D, D] any N(loc_j, L_j L_jᵀ) (``scale`` may
     then be None). ``dataset_size``: N. ``method``: ``mws | mss | mss_chen_code | is``
     (:mod:`~pyrodisent.estimators.weights`). ``groups``: sizes or dim lists partitioning the D
     dims (:func:`normalize_groups`). ``chunk_size``: dims per exact chunk (default: as many as
@@ -350,7 +360,7 @@ def log_aggregate_subsets(
 ) -> torch.Tensor:
     """[M, S] estimates log q̂(z_iS) for arbitrary (possibly overlapping) dim subsets S.
 
-    What the TC decomposition paths of seed 000 §3.2-3.4 need (:mod:`.decomposition`).
+    What the TC decomposition paths of Chen et al. 2022, §3.2-3.4 need (:mod:`.decomposition`).
     """
     _check_batch(z, loc, scale, scale_tril)
     family = make_family(loc, scale, scale_tril, rho)
