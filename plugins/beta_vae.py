@@ -7,7 +7,6 @@ analytic KL where one is registered and log q(z|x) − log p(z) otherwise. β = 
 from __future__ import annotations
 
 import torch
-from torch.distributions import kl_divergence
 
 from pyrodisent import PosteriorBatch, Regularizer, hookimpl
 from pyrodisent.regularizer import check_weight
@@ -22,11 +21,7 @@ class BetaVAE(Regularizer):
         self._hyperparameters = {"beta": self.beta}
 
     def penalty(self, posterior: PosteriorBatch) -> dict[str, torch.Tensor]:
-        try:
-            kl = kl_divergence(posterior.posterior, posterior.prior.expand(posterior.posterior.batch_shape))
-        except NotImplementedError:
-            kl = posterior.log_posterior() - posterior.prior.log_prob(posterior.z)
-        kl = kl.mean()
+        kl = posterior.kl().mean()
         posterior.record("beta_vae/kl", kl)
         return {"kl": (self.beta - 1.0) * kl}
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from pyro.distributions import Independent, Normal
-from torch.distributions import Distribution
+from torch.distributions import Distribution, kl_divergence
 
 from pyrodisent.estimators import AggregateLogDensities, log_aggregate_posterior, normalize_groups
 
@@ -154,6 +154,17 @@ class PosteriorBatch:
             self._cache["log_posterior"] = self.posterior.log_prob(self.z)
         return self._cache["log_posterior"]
 
+    def kl(self) -> torch.Tensor:
+        """[M] KL(q(z | x_i) ‖ p(z)): analytic where torch has it, else the one-sample
+        estimate log q(z_i | x_i) − log p(z_i) (unbiased; the ELBO's own KL term)."""
+        if "kl" not in self._cache:
+            try:
+                kl = kl_divergence(self.posterior, self.prior.expand(self.posterior.batch_shape))
+            except NotImplementedError:
+                kl = self.log_posterior() - self.prior.log_prob(self.z)
+            self._cache["kl"] = kl
+        return self._cache["kl"]
+
     def log_prior_dims(self) -> torch.Tensor:
         """[M, D] per-dimension log p(z_id); only for priors that factorize over dims."""
         if "log_prior_dims" not in self._cache:
@@ -172,7 +183,8 @@ class PosteriorBatch:
 
     def gaussian_family(self, who: str = "the aggregate-posterior estimator") -> GaussianFamily:
         """The posterior as a Gaussian family the estimators handle: diagonal, equicorrelated
-        (seed 002's correlated-noise guide: ``loc``/``scale``/``rho`` attributes) or full
+        (the correlated-noise guide of Yang et al. 2020, the mutual-information paper:
+        ``loc``/``scale``/``rho`` attributes) or full
         covariance (a ``scale_tril`` attribute, or a ``covariance_parameters()`` method)."""
         if "gaussian_family" not in self._cache:
             family = posterior_family(self.posterior)
@@ -187,7 +199,7 @@ class PosteriorBatch:
         return self._cache["gaussian_family"]
 
     def log_aggregate(self, method: str = "is", groups=None, dims: bool = True) -> AggregateLogDensities:
-        """Cached minibatch estimates of log q(z), log q(z_d) and log q(z_g) (DESIGN.md §4)."""
+        """Cached minibatch estimates of log q(z), log q(z_d) and log q(z_g) (docs/estimators.md)."""
         family = self.gaussian_family()
         group_key = None
         if groups is not None:
@@ -202,7 +214,7 @@ class PosteriorBatch:
         return self._cache[key]
 
     def kl_decomposition(self, method: str = "is") -> dict[str, torch.Tensor]:
-        """Batch estimates of the KL decomposition (Chen et al. 2018, DESIGN.md §3):
+        """Batch estimates of the KL decomposition (Chen et al. 2018; docs/methods/betatcvae.md):
 
         E_x KL(q(z|x) ‖ p(z)) = MI(x; z) + TC(z) + Σ_d KL(q(z_d) ‖ p(z_d))
 
