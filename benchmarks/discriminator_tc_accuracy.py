@@ -1,16 +1,17 @@
-"""How well does FactorVAE's discriminator estimate TC as the dimension grows? (seed 004 §3.2, Table 1)
+"""How well does FactorVAE's discriminator estimate TC as the dimension grows? (DeVAE, an
+anonymous ICLR submission, §3.2, Table 1)
 
 x ~ N(0, Σ) in D dims, split into halves x¹ = x[:D/2], x² = x[D/2:]; every variable is
 standard normal, dims within a half are independent and Cov(x¹_i, x²_i) = ρ. By Prop. 1 of
-seed 001, |Σ| = (1 − ρ²)^{D/2}, so
+RTC-VAE (Cheng et al. 2020), |Σ| = (1 − ρ²)^{D/2}, so
 
-    TC(x) = −½ log |Σ| = −(D/4) · log(1 − ρ²)            (seed 004 eq. 9)
+    TC(x) = −½ log |Σ| = −(D/4) · log(1 − ρ²)            (DeVAE, eq. 9)
 
 The `discriminator` plugin's network (6 × 1000, leaky ReLU 0.2, Adam 1e-4, betas (0.5, 0.9))
 is trained for 2000 iterations on fresh batches of x against x permuted per dimension — its
 own `auxiliary_step`, exactly as inside a FactorVAE run — and its TC estimate
 mean[logit_real − logit_fake] is read on a fresh evaluation sample. Error = |est − TC| / TC,
-the paper's column. Seed 004 does not give the batch size; 64 is Kim & Mnih's.
+the paper's column. The DeVAE paper does not give the batch size; 64 is Kim & Mnih's.
 
     python benchmarks/discriminator_tc_accuracy.py                    # the paper's grid, 10 repeats
     python benchmarks/discriminator_tc_accuracy.py --reduced          # CPU: 2 repeats
@@ -31,7 +32,7 @@ from pyrodisent_plugins.discriminator import DiscriminatorTotalCorrelation
 
 from pyrodisent import PosteriorBatch
 
-# seed 004 Table 1: (D, ρ) -> (estimated TC, true TC, error)
+# the DeVAE paper, Table 1: (D, ρ) -> (estimated TC, true TC, error)
 PAPER_TABLE_1 = {
     (10, 0.3): (0.23, 0.24, 0.03), (10, 0.6): (1.08, 1.12, 0.03), (10, 0.9): (4.14, 4.15, 0.00),
     (100, 0.3): (2.17, 2.36, 0.08), (100, 0.6): (10.27, 11.16, 0.08), (100, 0.9): (23.39, 41.52, 0.44),
@@ -40,7 +41,7 @@ PAPER_TABLE_1 = {
 
 
 def true_tc(dim: int, rho: float) -> float:
-    """−(D/4)·log(1 − ρ²) (seed 004 eq. 9)."""
+    """−(D/4)·log(1 − ρ²) (DeVAE, eq. 9)."""
     return -dim / 4 * math.log(1 - rho**2)
 
 

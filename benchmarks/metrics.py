@@ -1,4 +1,4 @@
-"""Time every metric of the default suite with the reference point counts (DESIGN.md §6).
+"""Time every metric of the default suite with the reference point counts (docs/metrics.md).
 
 The representation is cheap on purpose (a fixed random mixing of the factors plus a fixed
 per-observation noise vector stored in the observation), so the times are the metrics'

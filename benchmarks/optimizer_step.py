@@ -1,9 +1,9 @@
 """Time one Adam step over a VAE's parameters with each of torch's implementations.
 
 ``fused`` (one kernel over all parameters), ``foreach`` (a kernel per operation over the
-list) and the per-parameter loop, for the quickstart MLP (width 400), a small seed 000 MLP
-(width 100) and the seed 001 conv network, all 64×64 and D = 10. ``pyrodisent.optim.fast_adam``
-picks ``fused`` where the device has it.
+list) and the per-parameter loop, for the quickstart MLP (width 400), a small MLP (width 100)
+of β-STCVAE (Chen et al. 2022) and the conv network of RTC-VAE (Cheng et al. 2020), all 64×64
+and D = 10. ``pyrodisent.optim.fast_adam`` picks ``fused`` where the device has it.
 
     python benchmarks/optimizer_step.py [--device cuda] [--steps 50]
 """

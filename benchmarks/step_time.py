@@ -1,7 +1,8 @@
 """Time one β-TCVAE training step: pyrodisent's engine vs. a hand-written PyTorch loop.
 
-Both train the same model — seed 001 Table 2 conv VAE on 64×64 binary images, D = 10,
-Bernoulli likelihood, β-TCVAE with β = 6 and the corrected MSS estimator — with Adam.
+Both train the same model — the conv VAE of RTC-VAE (Cheng et al. 2020, Table 2) on 64×64 binary
+images, D = 10, Bernoulli likelihood, β-TCVAE with β = 6 and the corrected MSS estimator — with
+Adam.
 
 - ``engine``: :meth:`pyrodisent.engine.Trainer.train_step` (the Pyro model/guide through
   DisentELBO, fused/foreach Adam, batches drawn on the device).

@@ -1,8 +1,8 @@
 """Throughput of many small models: Ray packing and one vectorized step for a stack of models.
 
-Two measurements (issue 8, item 4):
+Two measurements:
 
-1. **Trials per hour** of a sweep of small seed 000 MLP trials (β-STCVAE grouped TC, one
+1. **Trials per hour** of a sweep of small MLP trials (β-STCVAE grouped TC, Chen et al. 2022; one
    hidden layer) through :func:`pyrodisent.sweep.runner.run_sweep`: one trial at a time in
    this process (``--no-ray``), Ray with one trial per machine (``num_cpus`` = all), and Ray
    packing one trial per CPU (``num_cpus: 1``; on a GPU machine the same is done with a
@@ -15,12 +15,14 @@ Two measurements (issue 8, item 4):
    ``torch.vmap``; one backward and one Adam update (elementwise, so exactly K independent
    Adams) serve all K models, each on its own minibatch. Compared with K models stepped one
    after another with the same loss and the same optimizer. The loss is a pure-torch mirror
-   of the engine's β-TCVAE objective (DESIGN.md §3, the ``tc`` plugin with α = γ = 1):
+   of the engine's β-TCVAE objective (docs/methods/betatcvae.md, the ``tc`` plugin with
+   α = γ = 1):
 
        loss = −E log p(x|z) + KL(q(z|x) ‖ N(0, I)) + (β − 1)·TC(z),
 
-   per data point, TC by minibatch stratified sampling with seed 001's corrected weights
-   (DESIGN.md §4: m = M − 1, W[i,i] = 1/N, W[i,(i+1) mod M] = (N − m)/(N·m), else 1/m).
+   per data point, TC by minibatch stratified sampling with the corrected weights of RTC-VAE
+   (Cheng et al. 2020; docs/estimators.md: m = M − 1, W[i,i] = 1/N,
+   W[i,(i+1) mod M] = (N − m)/(N·m), else 1/m).
    It is not the Pyro model/guide the engine trains (the engine's own step time is printed
    for scale); the benchmark checks that the vectorized step and the loop give the same
    parameters after a few steps before timing them.
@@ -52,7 +54,7 @@ from torch.func import functional_call, stack_module_state
 
 # --------------------------------------------------------------------- part 2
 def mlp_vae(input_dim: int, latent_dim: int, width: int, layers: int = 1) -> nn.ModuleDict:
-    """Seed 000 App. B Table 1 MLP (the engine's ``encoder: mlp``)."""
+    """The MLP of Chen et al. 2022, App. B Table 1 (the engine's ``encoder: mlp``)."""
     enc = [nn.Linear(input_dim, width), nn.ReLU()]
     dec = [nn.Linear(latent_dim, width), nn.Tanh()]
     for _ in range(layers):
@@ -64,7 +66,8 @@ def mlp_vae(input_dim: int, latent_dim: int, width: int, layers: int = 1) -> nn.
 
 
 def mss_log_weights(batch: int, dataset_size: int) -> torch.Tensor:
-    """log W of minibatch stratified sampling, seed 001 App. 1.2 ("MSS1", DESIGN.md §4)."""
+    """log W of minibatch stratified sampling, Cheng et al. 2020, App. 1.2 ("MSS1";
+    docs/estimators.md)."""
     m, n = batch - 1, dataset_size
     w = torch.full((batch, batch), 1.0 / m)
     idx = torch.arange(batch)
@@ -270,7 +273,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--part", choices=("all", "vmap", "ray"), default="all")
     p.add_argument("--stacks", type=int, nargs="+", default=[1, 4, 8, 16, 32])
-    p.add_argument("--width", type=int, default=100, help="hidden width (seed 000 capacity)")
+    p.add_argument("--width", type=int, default=100, help="hidden width (a β-STCVAE capacity, Chen et al. 2022)")
     p.add_argument("--latent", type=int, default=10)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=20, help="timed steps per setting (vmap part)")

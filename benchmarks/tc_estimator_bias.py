@@ -1,6 +1,7 @@
-"""Minibatch TC estimators against the Gaussian ground truth (reproduces seed 001 §5, Fig. 2).
+"""Minibatch TC estimators against the Gaussian ground truth (reproduces RTC-VAE, Cheng et al.
+2020, §5, Fig. 2).
 
-Setting (seed 001 §5 / App. 1.3): μ ~ N(0, Σ) with diag Σ = I, z | μ ~ N(μ, σ² I), σ = 0.1;
+Setting (§5 / App. 1.3): μ ~ N(0, Σ) with diag Σ = I, z | μ ~ N(μ, σ² I), σ = 0.1;
 the ground truth is TC(z) from Prop. 1 on Cov(z) = Σ + σ² I. Σ is the equicorrelation
 matrix (1 − ρ)I + ρ11ᵀ, so det Σ = (1 − ρ)^{D−1}(1 + (D − 1)ρ) sweeps (0, 1] (Fig. 2's x-axis).
 A dataset of N means μ_n is drawn; batches of M of them (without replacement) with
@@ -12,7 +13,7 @@ Two extra columns explain the numbers:
   q(z) = (1/N) Σ_n N(μ_n, σ² I) (Monte Carlo with the exact mixture density). For small σ and
   large D this finite-N mixture is far from the Gaussian N(0, Σ + σ² I): its TC grows like
   (D − 1)·log of the number of points a kernel of width σ covers, which is the "curse of
-  dimensionality" of seed 001 App. 1.3.1.
+  dimensionality" of Cheng et al. 2020, App. 1.3.1.
 - ``mws_no_const``: MWS with the constants log(NM) dropped, as some public implementations do.
 
 Writes ``tc_estimator_bias.csv``, ``tc_estimator_bias.md`` and ``tc_estimator_bias.png`` to
@@ -115,7 +116,7 @@ def write_outputs(rows, args) -> None:
         writer.writerows(rows)
     with open(out / "tc_estimator_bias.md", "w") as f:
         f.write(
-            f"Seed 001 Fig. 2 setting: σ = {args.sigma}, N = {args.dataset_size}, M = {args.batch_size}, "
+            f"Cheng et al. 2020, Fig. 2 setting: σ = {args.sigma}, N = {args.dataset_size}, M = {args.batch_size}, "
             f"{args.repeats} batches per point. TC in nats.\n\n"
         )
         f.write("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n")
@@ -152,7 +153,7 @@ def main(argv=None) -> int:
     p.add_argument("--levels", type=int, default=6, help="correlation levels per dimension")
     p.add_argument("--max-rho", type=float, default=0.9)
     p.add_argument("--sigma", type=float, default=0.1)
-    p.add_argument("--batch-size", type=int, default=500, help="M (seed 001 trains with 500)")
+    p.add_argument("--batch-size", type=int, default=500, help="M (Cheng et al. 2020 train with 500)")
     p.add_argument("--dataset-size", type=int, default=10000, help="N, the number of means μ_n")
     p.add_argument("--repeats", type=int, default=4)
     p.add_argument("--kde-samples", type=int, default=4000)

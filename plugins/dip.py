@@ -1,4 +1,5 @@
-"""DIP-VAE-I and DIP-VAE-II (Kumar et al. 2018; DESIGN.md §3; seed 001 Table 1).
+"""DIP-VAE-I and DIP-VAE-II (Kumar et al. 2018; RTC-VAE, Cheng et al. 2020, Table 1;
+docs/methods/dipvae.md).
 
 Both match a moment of q(z) to the N(0, I) prior by penalizing a covariance matrix C:
 
@@ -6,13 +7,14 @@ Both match a moment of q(z) to the N(0, I) prior by penalizing a covariance matr
 
 - DIP-VAE-I:  C = Cov_p(x)[μ(x)], λ_d = 10·λ_od by default.
 - DIP-VAE-II: C = Cov_q(z)[z] = E_p(x)[Cov_q(z|x)[z]] + Cov_p(x)[μ(x)] (the law of total
-  covariance, seed 001 §4), λ_d = λ_od by default.
+  covariance, Cheng et al. 2020, §4), λ_d = λ_od by default.
 
 Batch estimates: Cov(μ) = (1/M) Σ_i (μ_i − μ̄)(μ_i − μ̄)ᵀ and E[Cov_q(z|x)] =
 (1/M) Σ_i diag σ_i² (or the mean full covariance for a posterior that has one). The terms
-are per-data-point quantities added to −ELBO. Seed 001 Table 1 sweeps λ_od over
-[2, 5, 10, 20, 50]; the default is 10. Seed 001 §6 notes the caveat: DIP-VAEs decorrelate,
-which does not make the aggregate posterior factorize (a zero Gaussian TC is not a zero TC).
+are per-data-point quantities added to −ELBO. Cheng et al. 2020, Table 1, sweep λ_od over
+[2, 5, 10, 20, 50]; the default is 10. Cheng et al. 2020 (§6) note the caveat: DIP-VAEs
+decorrelate, which does not make the aggregate posterior factorize (a zero Gaussian TC is not a
+zero TC).
 """
 
 from __future__ import annotations

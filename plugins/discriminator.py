@@ -2,8 +2,8 @@
 
     loss = −ELBO + γ·TC(z),      TC(z) = KL(q(z) ‖ Π_d q(z_d)) ≈ E_q(z)[log D(z) / (1 − D(z))]
 
-(seed 001 eq. 6, whose printed form drops the log; the density-ratio trick needs it). D is
-a classifier of "z ~ q(z)" (class 0, *real*) against "z ~ Π_d q(z_d)" (class 1, *fake*)
+(RTC-VAE, Cheng et al. 2020, eq. 6, whose printed form drops the log; the density-ratio trick needs
+it). D is a classifier of "z ~ q(z)" (class 0, *real*) against "z ~ Π_d q(z_d)" (class 1, *fake*)
 with a two-logit head, so log D/(1 − D) = logit_real − logit_fake and the plugin adds
 
     γ · mean_i [logit_real(z_i) − logit_fake(z_i)]
@@ -14,11 +14,11 @@ independent batch; ``independent_batch=True`` splits each batch in halves instea
 first half is the real sample of the discriminator's step, the permuted second half its fake
 sample — so the two are independent without a second data loader.
 
-The discriminator (default: 6 linear layers, 1000 hidden units, leaky ReLU 0.2; seed 001
-§6) has its own Adam (lr 1e-4, betas (0.5, 0.9)) and takes one step per training pass of
-the ELBO, on detached codes, minimising ½[CE(D(z), real) + CE(D(perm z), fake)].
-γ = 35 by default (seed 002's runs); Kim & Mnih and seed 001 Table 1 use 2-100 (10-100 is
-the useful range on dSprites; larger γ trades reconstruction for a lower TC).
+The discriminator (default: 6 linear layers, 1000 hidden units, leaky ReLU 0.2; Cheng et al. 2020
+§6) has its own Adam (lr 1e-4, betas (0.5, 0.9)) and takes one step per training pass of the ELBO,
+on detached codes, minimising ½[CE(D(z), real) + CE(D(perm z), fake)]. γ = 35 by default (the runs
+of Yang et al. 2020, the mutual-information paper); Kim & Mnih and Cheng et al. 2020, Table 1, use
+2-100 (10-100 is the useful range on dSprites; larger γ trades reconstruction for a lower TC).
 
 :class:`AuxiliaryNetworkRegularizer` holds the machinery any regularizer with a network and
 optimizer of its own needs (an adversarial prior, a critic-based MI bound): the lazily built
@@ -49,7 +49,7 @@ def discriminator_mlp(
     latent_dim: int, hidden_units: int = 1000, layers: int = 6, negative_slope: float = 0.2
 ) -> nn.Sequential:
     """``layers`` linear layers (latent_dim → hidden_units → … → 2) with leaky ReLU between
-    (Kim & Mnih 2018 App.; seed 001 §6: 6 layers, 1000 units)."""
+    (Kim & Mnih 2018 App.; Cheng et al. 2020, §6: 6 layers, 1000 units)."""
     sizes = [latent_dim] + [hidden_units] * (layers - 1) + [2]
     modules: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -230,7 +230,8 @@ class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
 
 
 class DiscriminatorTotalCorrelation(AuxiliaryNetworkRegularizer):
-    """FactorVAE's γ·TC with TC from a discriminator (seed 001 eq. 6; Kim & Mnih 2018 eq. 3).
+    """FactorVAE's γ·TC with TC from a discriminator (Cheng et al. 2020, eq. 6; Kim & Mnih 2018
+    eq. 3).
 
     :param gamma: weight γ of TC in the loss −ELBO + γ·TC (default 35; useful range 10-100).
     :param latent_dim: build the discriminator now; ``None`` (default) builds it on the first

@@ -1,4 +1,5 @@
-"""Grouped total correlation: β-STCVAE (seed 000 eq. 9) and HFVAE (seed 000 eq. 10).
+"""Grouped total correlation: β-STCVAE (Chen et al. 2022, eq. 9) and HFVAE (Esmaeili et al. 2019,
+as Chen et al. 2022 write it in eq. 10).
 
 The latent dims are split into groups g (contiguous blocks of ``grouping_factor`` i dims,
 i | D, or explicit ``groups``), and TC splits exactly into a between-group and a within-group
@@ -18,13 +19,13 @@ per data point,
     (β − 1)·TC_joint + (γ − 1)·Σ_g TC(z_g)
 
 (with γ = 0, the β-STCVAE default, the second term *removes* the within-group TC from the
-loss). Grouping factor 1 makes every group a single dim: TC_joint = TC, Σ_g TC(z_g) = 0, and
-the loss is β-TCVAE's −ELBO + (β − 1)·TC. All terms are minibatch estimates through log q̂(z),
-log q̂(z_g) and log q̂(z_d) with the chosen weighting (DESIGN.md §4): ``mss`` by default
-(seed 000 §3.3.1 trains with stratified sampling; our ``mss`` has seed 001's corrected
-weights), ``is`` (HFVAE's and seed 003's), ``mws``, ``mss_chen_code``. True values (all
-constants kept) are logged as ``grouped_tc/tc_joint``, ``grouped_tc/tc_within``,
-``grouped_tc/tc``, ``grouped_tc/mi`` and ``grouped_tc/dwkl``.
+loss). Grouping factor 1 makes every group a single dim: TC_joint = TC, Σ_g TC(z_g) = 0, and the
+loss is β-TCVAE's −ELBO + (β − 1)·TC. All terms are minibatch estimates through log q̂(z), log
+q̂(z_g) and log q̂(z_d) with the chosen weighting (docs/estimators.md): ``mss`` by default
+(Chen et al. 2022, §3.3.1, train with stratified sampling; our ``mss`` has the corrected weights of
+RTC-VAE, Cheng et al. 2020), ``is`` (HFVAE's and PDisVAE's, an anonymous ICLR submission), ``mws``,
+``mss_chen_code``. True values (all constants kept) are logged as ``grouped_tc/tc_joint``,
+``grouped_tc/tc_within``, ``grouped_tc/tc``, ``grouped_tc/mi`` and ``grouped_tc/dwkl``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from pyrodisent.regularizer import check_weight
 class GroupedTotalCorrelation(Regularizer):
     """β-STCVAE (``gamma=0``, the default) and HFVAE (``gamma > 0``); see the module docstring.
 
-    :param beta: weight of the between-group TC_joint (seed 000 uses β = 6 for β-TCVAE runs).
+    :param beta: weight of the between-group TC_joint (Chen et al. 2022 use β = 6 for β-TCVAE runs).
     :param grouping_factor: i, the size of each contiguous group; must divide the latent size.
     :param groups: explicit groups instead (sizes ``[2, 3, 1]`` or dim lists), for unequal groups.
     :param gamma: weight of the within-group TC Σ_g TC(z_g); 0 drops it (β-STCVAE).
@@ -71,7 +72,7 @@ class GroupedTotalCorrelation(Regularizer):
             if isinstance(grouping_factor, bool) or not isinstance(grouping_factor, numbers.Integral) or grouping_factor < 1:
                 raise ValueError(
                     f"grouped_tc: grouping_factor must be a positive integer that divides the latent "
-                    f"size (seed 000: i | n), got {grouping_factor!r}"
+                    f"size (Chen et al. 2022: i | n), got {grouping_factor!r}"
                 )
             self.grouping_factor = int(grouping_factor)
             self.groups = None

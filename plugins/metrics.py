@@ -1,4 +1,5 @@
-"""The built-in metrics (DESIGN.md §6), registered through the public ``pyrodisent_metrics`` hook.
+"""The built-in metrics (docs/metrics.md), registered through the public ``pyrodisent_metrics``
+hook.
 
 Each is ``function(representation, dataset, random_state, **options) -> dict[str, float]``
 from :mod:`pyrodisent.metrics` with the community reference's defaults; see docs/metrics.md.

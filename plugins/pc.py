@@ -1,13 +1,15 @@
-"""PDisVAE: partial correlation between latent groups (seed 003 eq. 3).
+"""PDisVAE: partial correlation between latent groups (eq. 3 of "A Revisit of Total Correlation
+in Disentangled Variational Auto-Encoder with Partial Disentanglement", an anonymous ICLR
+submission).
 
     L = (1/N) Σ_n ELBO(x_n) − β·PC,     PC = KL(q(z) ‖ Π_{g=1..G} q(z_g)),
 
 so the loss is −ELBO + β·PC and this plugin adds β·PC per data point (PC is an extra term:
-seed 003's β is the *extra* weight, unlike β-TCVAE's Chen-style β of the ``tc`` plugin; with G
+PDisVAE's β is the *extra* weight, unlike β-TCVAE's Chen-style β of the ``tc`` plugin; with G
 singleton groups this is the ``tc`` plugin with beta = 1 + β). One group gives PC ≡ 0 (the
 VAE). Groups may differ in size: give ``groups`` as sizes ``[2, 2, 3]`` or dim lists, or
-``num_groups`` G and ``group_rank`` H for G groups of H dims (K = G × H, seed 003 §4).
-PC is estimated with importance sampling (``is``, seed 003 eq. 4, unbiased with the lowest
+``num_groups`` G and ``group_rank`` H for G groups of H dims (K = G × H, §4).
+PC is estimated with importance sampling (``is``, eq. 4, unbiased with the lowest
 variance, App. A.3) by default; β = 4 is the paper's setting (recommended range 2-10).
 The true PC (all constants kept) is logged as ``pc/pc``.
 """
@@ -30,7 +32,7 @@ def _positive_int(name: str, value) -> int:
 
 
 class PartialCorrelation(Regularizer):
-    """−ELBO + β·PC (seed 003 eq. 3); see the module docstring.
+    """−ELBO + β·PC (PDisVAE, eq. 3); see the module docstring.
 
     :param beta: weight of PC (default 4).
     :param groups: group sizes or dim lists partitioning the latent dims; or
@@ -65,7 +67,7 @@ class PartialCorrelation(Regularizer):
         else:
             raise ValueError(
                 "pc: say which latent groups to make independent: groups=[sizes or dim lists], "
-                "or num_groups=G with group_rank=H (seed 003: K = G × H)"
+                "or num_groups=G with group_rank=H (PDisVAE: K = G × H)"
             )
         self.groups = groups
         self._hyperparameters = {"beta": self.beta, "groups": groups, "estimator": estimator}

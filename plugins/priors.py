@@ -4,10 +4,11 @@ Every factory has the signature ``factory(latent_dim, device=None, **options)`` 
 a Pyro distribution with ``event_shape == (latent_dim,)``:
 
 - ``normal`` — N(0, I).
-- ``logcosh`` — Π_k Logistic(0, √3/π), the nonlinear-ICA prior (seed 003 §2.2).
-- ``lp_nested`` — ISA-VAE's L^p-nested prior (DESIGN.md §5). Options: ``p0``, ``scale`` and
-  either ``groups`` (``[[p_j, n_j], ...]``, nested lists for deeper trees, dims adding up to
-  ``latent_dim``) or ``group_size`` + ``p`` for equal groups. Config:
+- ``logcosh`` — Π_k Logistic(0, √3/π), the nonlinear-ICA prior (PDisVAE, anonymous ICLR
+  submission, §2.2).
+- ``lp_nested`` — ISA-VAE's L^p-nested prior (Stühmer et al. 2020; docs/guides_priors.md).
+  Options: ``p0``, ``scale`` and either ``groups`` (``[[p_j, n_j], ...]``, nested lists for deeper
+  trees, dims adding up to ``latent_dim``) or ``group_size`` + ``p`` for equal groups. Config:
   ``prior: {lp_nested: {p0: 2.0, groups: [[2.1, 6], [2.1, 6], [2.1, 6]], scale: 1.0}}``.
 """
 
@@ -33,7 +34,7 @@ def normal_prior(latent_dim: int, device=None) -> dist.Independent:
 
 
 def logcosh(latent_dim: int, device=None) -> dist.Independent:
-    """Π_k Logistic(0, √3/π) (seed 003 §2.2)."""
+    """Π_k Logistic(0, √3/π) (PDisVAE, §2.2)."""
     return logcosh_prior(_check_dim(latent_dim), device=device)
 
 

@@ -7,10 +7,11 @@ The ELBO already holds KL = MI + TC + DWKL once, so the plugin adds
     (α − 1)·MI + (β − 1)·TC + (γ − 1)·DWKL
 
 per data point; with α = γ = 1 the loss is −ELBO + (β − 1)·TC. MI, TC and DWKL are batch
-estimates through log q̂(z) and log q̂(z_d) with the chosen weighting (DESIGN.md §4:
-``mss`` — Chen's stratified sampling with seed 001's corrected weights, the default;
-``is`` — seed 003 eq. 4; ``mws``; ``mss_chen_code``). True values (all constants kept) are
-logged as ``tc/mi``, ``tc/tc`` and ``tc/dwkl``. Default β = 6 (seed 002's runs).
+estimates through log q̂(z) and log q̂(z_d) with the chosen weighting (docs/estimators.md:
+``mss`` — Chen's stratified sampling with the corrected weights of RTC-VAE (Cheng et al. 2020),
+the default; ``is`` — PDisVAE (anonymous ICLR submission), eq. 4; ``mws``; ``mss_chen_code``).
+True values (all constants kept) are logged as ``tc/mi``, ``tc/tc`` and ``tc/dwkl``. Default
+β = 6 (the runs of Yang et al. 2020, the mutual-information paper).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""RTC-VAE's variance penalty (seed 001 eq. 4).
+"""RTC-VAE's variance penalty (Cheng et al. 2020, "Revisiting Factorizing Aggregated Posterior
+in Learning Disentangled Representations", eq. 4).
 
     L_RTC = ELBO − β·TC(z) − η · tr(E_p(n) Cov_q(z|n)[z]),
     tr(E_p(n) Cov_q(z|n)[z]) = Σ_k E_p(n)[σ_k²(n)]
@@ -8,7 +9,7 @@ sibling regularizer in the same ELBO — ``discriminator`` (FactorVAE's TC, the 
 form) or ``tc`` (β-TCVAE's minibatch estimate). σ is the posterior's scale (for a posterior
 with a full covariance, the diagonal of Cov_q(z|x): the trace is all that enters).
 
-η: seed 001 §6 and Table 1 set η = max(10, β), with β the TC weight of the sibling plugin.
+η: Cheng et al. 2020 (§6, Table 1) set η = max(10, β), with β the TC weight of the sibling plugin.
 A plugin does not see its siblings, so give either ``eta`` explicitly or the sibling's
 ``beta`` (the ``gamma`` of ``discriminator``, the ``beta`` of ``tc``) and let the plugin
 resolve η = max(10, β) (:func:`default_eta`); with neither, η = 10.
@@ -25,7 +26,7 @@ ETA_FLOOR = 10.0
 
 
 def default_eta(beta: float) -> float:
-    """η = max(10, β) (seed 001 §6, Table 1)."""
+    """η = max(10, β) (Cheng et al. 2020, §6, Table 1)."""
     return max(ETA_FLOOR, check_weight("beta", beta))
 
 
@@ -37,7 +38,7 @@ def expected_posterior_variance(posterior: PosteriorBatch) -> torch.Tensor:
 
 
 class VariancePenalty(Regularizer):
-    """η · Σ_k E_x[σ_k²(x)] (seed 001 eq. 4).
+    """η · Σ_k E_x[σ_k²(x)] (Cheng et al. 2020, eq. 4).
 
     :param eta: the weight η (≥ 0). Give ``eta`` or ``beta``, not both.
     :param beta: the sibling TC plugin's weight; η = max(10, β).

@@ -1,16 +1,16 @@
 """Training-time diagnostics: the Gaussian TC of the mean and of the sampled representation.
 
-seed 001 §6 (after Locatello et al. 2018) measures how far a model's representation is from
-factorizing by Proposition 1 (seed 001 eq. 5) applied to Gaussians fitted over a held-out
-batch of 5000 points:
+RTC-VAE (Cheng et al. 2020, §6, after Locatello et al. 2019) measures how far a model's
+representation is from factorizing by Proposition 1 (eq. 5) applied to Gaussians fitted over a
+held-out batch of 5000 points:
 
     TC_mean   = ½ (log |diag Σ_μ| − log |Σ_μ|),   Σ_μ = Cov[μ(x)]
     TC_sample = ½ (log |diag Σ_z| − log |Σ_z|),   Σ_z = Cov[z],  z ~ q(z|x) = N(μ(x), diag σ²(x))
 
-RTC-VAE's claim (seed 001 Fig. 3) is that its variance penalty keeps TC_mean close to
+RTC-VAE's claim (Fig. 3) is that its variance penalty keeps TC_mean close to
 TC_sample where FactorVAE and β-TCVAE let TC_mean grow while TC_sample falls. These values
-are exact only for Gaussian representations: a decorrelated but dependent code (DIP-VAE,
-seed 001 §6) reads as TC ≈ 0.
+are exact only for Gaussian representations: a decorrelated but dependent code (DIP-VAE;
+Cheng et al. 2020, §6) reads as TC ≈ 0.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pyrodisent.estimators.gaussian import fitted_gaussian_total_correlation
 
 
 def gaussian_tc(samples: torch.Tensor) -> float:
-    """Prop. 1 of seed 001 on the sample covariance of ``samples`` [n, D], in nats.
+    """Prop. 1 of Cheng et al. 2020 on the sample covariance of ``samples`` [n, D], in nats.
 
     Dimensions with exactly zero variance (a constant code) are independent of the rest and
     dropped; a covariance that is still singular gives ``nan`` instead of stopping a run.
@@ -65,7 +65,7 @@ def encode_representations(
 def gaussian_tc_diagnostics(
     model, x_heldout: torch.Tensor, generator: torch.Generator, batch_size: int = 500
 ) -> dict[str, float]:
-    """``{"tc_mean": TC_mean, "tc_sample": TC_sample}`` over ``x_heldout`` (seed 001 §6).
+    """``{"tc_mean": TC_mean, "tc_sample": TC_sample}`` over ``x_heldout`` (Cheng et al. 2020, §6).
 
     ``model`` needs ``.encode(x) -> (loc, scale)``; ``generator`` draws z ~ q(z|x).
     """

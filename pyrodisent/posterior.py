@@ -199,7 +199,8 @@ class PosteriorBatch:
         return self._cache["gaussian_family"]
 
     def log_aggregate(self, method: str = "is", groups=None, dims: bool = True) -> AggregateLogDensities:
-        """Cached minibatch estimates of log q(z), log q(z_d) and log q(z_g) (docs/estimators.md)."""
+        """Cached minibatch estimates of log q(z), log q(z_d) and log q(z_g)
+        (docs/estimators.md)."""
         family = self.gaussian_family()
         group_key = None
         if groups is not None:

@@ -1,4 +1,5 @@
-"""TC_mean / TC_sample (seed 001 §6, Prop. 1) on encoders whose representations are known Gaussians."""
+"""TC_mean / TC_sample (RTC-VAE, Cheng et al. 2020, §6, Prop. 1) on encoders whose representations
+are known Gaussians."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pyrodisent.diagnostics import gaussian_tc, gaussian_tc_diagnostics
 
 
 def prop1(cov: torch.Tensor) -> float:
-    """½ (log |diag Σ| − log |Σ|), seed 001 eq. 5."""
+    """½ (log |diag Σ| − log |Σ|), Cheng et al. 2020, eq. 5."""
     cov = cov.double()
     return 0.5 * (torch.diagonal(cov).log().sum() - torch.logdet(cov)).item()
 

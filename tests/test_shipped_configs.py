@@ -15,6 +15,7 @@ SWEEPS = sorted((CONFIGS / "sweeps").glob("*.yaml"))
 
 def test_the_folders_are_not_empty():
     assert len(RUN_CONFIGS) >= 20 and len(SWEEPS) >= 14
+    assert set(TRIALS) <= {p.name for p in SWEEPS}  # every counted sweep file exists
 
 
 @pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: p.name)
@@ -25,12 +26,12 @@ def test_run_config_validates(path):
 
 # The trial counts docs/sweeps.md states for each paper's experiment.
 TRIALS = {
-    "seed000-capacity.yaml": 40_920,
-    "seed001-rtcvae.yaml": 50,
-    "seed002-correlated.yaml": 60,
-    "seed004-devae.yaml": 15,
-    "seed004-ablation.yaml": 20,
-    "seed004-scale.yaml": 20,
+    "stcvae-capacity.yaml": 40_920,
+    "rtcvae-tc.yaml": 50,
+    "mi-correlated.yaml": 60,
+    "devae-betas.yaml": 15,
+    "devae-ablation.yaml": 20,
+    "devae-scale.yaml": 20,
 }
 
 

@@ -1,7 +1,7 @@
 """The factor-aware dataset interface shared by training and every metric.
 
 A :class:`FactorDataset` holds images (or vectors) with their ground-truth factors on a
-full or partial grid. Metrics of DESIGN.md §6 need to sample factor configurations and
+full or partial grid. The metrics (docs/metrics.md) need to sample factor configurations and
 observations that realise them; training needs random batches.
 """
 

@@ -2,9 +2,9 @@
 
 202,599 JPEG files ``000001.jpg`` … of 178 × 218 pixels. Each is centre-cropped to a
 148 × 148 square and downscaled to 64 × 64 with a box filter (PIL), giving
-[N, 3, 64, 64] uint8, as in the CelebA experiments of seed 003 (§4.3, "cropped and
-rescaled to (3, 64, 64)"). If ``list_attr_celeba.txt`` lies beside the image folder (or
-in it) its 40 binary attributes become the factors (2 classes each: −1 → 0, 1 → 1);
+[N, 3, 64, 64] uint8, as in the CelebA experiments of PDisVAE (an anonymous ICLR submission,
+§4.3, "cropped and rescaled to (3, 64, 64)"). If ``list_attr_celeba.txt`` lies beside the image
+folder (or in it) its 40 binary attributes become the factors (2 classes each: −1 → 0, 1 → 1);
 otherwise the data set has no factors (training only, no supervised metrics).
 """
 

@@ -1,6 +1,6 @@
 """dSprites: a renderer over the exact factor grid (no download) and the ``.npz`` loader.
 
-Factor grid of dSprites (Matthey et al. 2017; DESIGN.md §7), in row-major order with the
+Factor grid of dSprites (Matthey et al. 2017; docs/datasets.md), in row-major order with the
 last factor fastest:
 
 =============  ====  =========================================================

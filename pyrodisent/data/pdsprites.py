@@ -1,4 +1,5 @@
-"""pdSprites (seed 003 §4.2, Fig. 4a): squares whose x and y locations are entangled.
+"""pdSprites (PDisVAE, an anonymous ICLR submission, §4.2, Fig. 4a): squares whose x and y
+locations are entangled.
 
 Three latents: x-location z1, y-location z2 and size z3, with (z1, z2) ⊥ z3 but z1, z2
 dependent. Locations lie on a 17 × 17 grid over [−1, 1]² from which the upper and lower

@@ -1,14 +1,15 @@
 """Vector-valued synthetic data sets with known latents (no download, deterministic by seed).
 
-* :func:`groupwise` — seed 003 §4.1 (Fig. 1): K = 6 latents in three independent groups
-  (z1, z2) ⊥ (z3, z4) ⊥ (z5, z6), dependent within each group, mapped linearly to D = 20
-  and observed with i.i.d. N(0, 0.5²) noise, N = 2000:  x = A z + ε.
-* :func:`independent` — seed 003 App. A.4.2: K = 3 mutually independent non-Gaussian
+* :func:`groupwise` — PDisVAE (anonymous ICLR submission), §4.1 (Fig. 1): K = 6 latents in three
+  independent groups (z1, z2) ⊥ (z3, z4) ⊥ (z5, z6), dependent within each group, mapped
+  linearly to D = 20 and observed with i.i.d. N(0, 0.5²) noise, N = 2000: x = A z + ε.
+* :func:`independent` — PDisVAE, App. A.4.2: K = 3 mutually independent non-Gaussian
   latents, same linear-Gaussian observation model.
 * :func:`correlated_gaussian` — Gaussian total-correlation benchmarks with closed-form TC
-  (seed 001 Prop. 1 / eq. 5: TC = ½(log|diag Σ| − log|Σ|)): the paired design of seed 004
-  eq. 9 (TC = −(D/4)·log(1 − ρ²)) and the equicorrelated design used to sweep |Σ| in
-  seed 001 §5 (μ ~ N(0, Σ), diag Σ = I, z | μ ~ N(μ, σ² I) with σ = 0.1).
+  (RTC-VAE, Cheng et al. 2020, Prop. 1 / eq. 5: TC = ½(log|diag Σ| − log|Σ|)): the paired
+  design of DeVAE (anonymous ICLR submission), eq. 9 (TC = −(D/4)·log(1 − ρ²)) and the
+  equicorrelated design used to sweep |Σ| in Cheng et al. 2020, §5 (μ ~ N(0, Σ), diag Σ = I,
+  z | μ ~ N(μ, σ² I) with σ = 0.1).
 
 The papers show the group / component distributions only as figures; the shapes used
 here (ring, two moons, sine band; uniform, Laplace, two-mode mixture) are this module's
@@ -119,12 +120,12 @@ def groupwise(
     mixing_seed: int = 0,
     bins: int = 10,
 ) -> FactorDataset:
-    """Seed 003 §4.1: three independent groups of two dependent latents, x = A z + ε.
+    """PDisVAE, §4.1: three independent groups of two dependent latents, x = A z + ε.
 
     Groups: (z1, z2) a noisy ring (angle ~ U[0, 2π), radius ~ U[0.75, 1.25]); (z3, z4) two
     interleaved half-moons with N(0, 0.1²) jitter; (z5, z6) a sine band
     (u ~ U[−1, 1], v = 0.8·sin(πu) + N(0, 0.1²)). Each group is drawn independently, so
-    PC = KL(q(z) ‖ Π_g q(z_g)) = 0 for the true latents (seed 003 eq. 3), while each group's
+    PC = KL(q(z) ‖ Π_g q(z_g)) = 0 for the true latents (PDisVAE, eq. 3), while each group's
     own TC is > 0. A [D, 6] has N(0, 1) entries from ``mixing_seed`` (shared by train and
     test sets drawn with different ``seed``). Attributes: ``latents`` [N, 6], ``groups``,
     ``mixing``, ``noise_sd``; factors: ``bins`` quantile classes per latent.
@@ -149,7 +150,7 @@ def independent(
     mixing_seed: int = 0,
     bins: int = 10,
 ) -> FactorDataset:
-    """Seed 003 App. A.4.2: K = 3 independent non-Gaussian unit-variance latents, x = A z + ε.
+    """PDisVAE, App. A.4.2: K = 3 independent non-Gaussian unit-variance latents, x = A z + ε.
 
     z1 ~ U(−√3, √3); z2 ~ Laplace(0, 1/√2); z3 ~ ½N(−0.9, 0.436²) + ½N(0.9, 0.436²).
     Attributes as :func:`groupwise` (``groups`` = [[0], [1], [2]]).
@@ -160,7 +161,8 @@ def independent(
 
 
 def gaussian_total_correlation(covariance: np.ndarray) -> float:
-    """Closed-form TC of N(0, Σ): ½(log|diag Σ| − log|Σ|) (seed 001 Prop. 1, eq. 5), in nats."""
+    """Closed-form TC of N(0, Σ): ½(log|diag Σ| − log|Σ|) (Cheng et al. 2020, Prop. 1, eq. 5),
+    in nats."""
     covariance = np.asarray(covariance, dtype=np.float64)
     sign, logdet = np.linalg.slogdet(covariance)
     if sign <= 0:
@@ -169,7 +171,7 @@ def gaussian_total_correlation(covariance: np.ndarray) -> float:
 
 
 def correlation_matrix(dim: int, rho: float, structure: str) -> np.ndarray:
-    """Σ with unit diagonal: ``"paired"`` (seed 004 eq. 9) or ``"equicorrelated"`` ((1−ρ)I + ρ11ᵀ).
+    """Σ with unit diagonal: ``"paired"`` (DeVAE, eq. 9) or ``"equicorrelated"`` ((1−ρ)I + ρ11ᵀ).
 
     paired: two halves x¹, x² of D/2 dims; Cov(x¹_i, x²_i) = ρ, every other off-diagonal 0.
     """
@@ -197,12 +199,12 @@ def correlated_gaussian(
 ) -> FactorDataset:
     """Samples z = μ + σ·ε, μ ~ N(0, Σ), ε ~ N(0, I): a Gaussian with known total correlation.
 
-    ``structure="paired"`` with ``noise_sd=0`` is seed 004's benchmark, TC = −(D/4)·log(1−ρ²)
-    (eq. 9); ``structure="equicorrelated"`` with ``noise_sd=0.1`` is seed 001 §5's set-up
-    (|Σ| = (1−ρ)^{D−1}(1+(D−1)ρ) sweeps TC). Observations are z [N, D] (float32);
-    ``latents`` holds μ. Attributes: ``total_correlation`` — the closed-form TC of z
-    (seed 001 eq. 5 on Σ + σ²I), ``total_correlation_mean`` — that of μ, ``covariance``
-    (of z), ``correlation`` (Σ). Factors: ``bins`` quantile classes of μ.
+    ``structure="paired"`` with ``noise_sd=0`` is the DeVAE paper's benchmark,
+    TC = −(D/4)·log(1−ρ²) (eq. 9); ``structure="equicorrelated"`` with ``noise_sd=0.1`` is the
+    set-up of Cheng et al. 2020, §5 (|Σ| = (1−ρ)^{D−1}(1+(D−1)ρ) sweeps TC). Observations are
+    z [N, D] (float32); ``latents`` holds μ. Attributes: ``total_correlation`` — the closed-form
+    TC of z (Cheng et al. 2020, eq. 5 on Σ + σ²I), ``total_correlation_mean`` — that of μ,
+    ``covariance`` (of z), ``correlation`` (Σ). Factors: ``bins`` quantile classes of μ.
     """
     dim = _check_int("dim", dim, 2, "correlated_gaussian")
     n = _check_int("n", n, 1, "correlated_gaussian")

@@ -1,9 +1,12 @@
-"""Posterior families and priors beyond the factorized Gaussian (DESIGN.md §5).
+"""Posterior families and priors beyond the factorized Gaussian (docs/guides_priors.md).
 
-- :class:`CorrelatedNormal` — the correlated-noise guide of seed 002 (eq. 11-12), with an
-  analytic KL to a diagonal Gaussian prior registered for the mean-field ELBO.
-- :func:`logcosh_prior` — the nonlinear-ICA prior Π_k Logistic(0, √3/π) (seed 003 §2.2).
-- :class:`LpNested` — the L^p-nested prior of ISA-VAE (seed 003; DESIGN.md §5).
+- :class:`CorrelatedNormal` — the correlated-noise guide of Yang et al. 2020 (the
+  mutual-information paper, eq. 11-12), with an analytic KL to a diagonal Gaussian prior
+  registered for the mean-field ELBO.
+- :func:`logcosh_prior` — the nonlinear-ICA prior Π_k Logistic(0, √3/π) (PDisVAE, an anonymous
+  ICLR submission, §2.2).
+- :class:`LpNested` — the L^p-nested prior of ISA-VAE (Stühmer et al. 2020; a baseline of
+  PDisVAE).
 
 Importing this package registers the KL divergences with ``torch.distributions``.
 """

@@ -1,8 +1,9 @@
-"""The correlated-noise posterior of seed 002 (eq. 11-12, App. B).
+"""The correlated-noise posterior of Yang et al. 2020 ("Towards Better Understanding of
+Disentangled Representations via Mutual Information", eq. 11-12, App. B).
 
     z = μ + σ ⊙ ε,   ε ~ N(0, Σ_ρ),   Σ_ρ = (1 − ρ) I + ρ 11ᵀ,   ρ ∈ [0, 1)
 
-so that q(z | x) = N(μ, diag(σ) Σ_ρ diag(σ)) (seed 002 eq. 12). ρ = 0 is the factorized
+so that q(z | x) = N(μ, diag(σ) Σ_ρ diag(σ)) (eq. 12). ρ = 0 is the factorized
 guide. Everything is O(D) per point, through the closed forms of the equicorrelation
 matrix Σ_ρ (a = 1 − ρ, b = ρ):
 
@@ -12,7 +13,7 @@ matrix Σ_ρ (a = 1 − ρ, b = ρ):
 
 and the reparameterized draw ε = √(1 − ρ) ξ + √ρ η 1 with ξ ~ N(0, I_D), η ~ N(0, 1).
 
-The KL to a diagonal Gaussian prior (seed 002 App. B, registered for the mean-field ELBO):
+The KL to a diagonal Gaussian prior (App. B; registered for the mean-field ELBO):
 
     KL(q ‖ N(0, I)) = KL(N(μ, diag σ²) ‖ N(0, I)) + ½ log(1 / det Σ_ρ)
 
@@ -43,13 +44,14 @@ def _as_rho(rho, like: torch.Tensor) -> torch.Tensor:
         except (TypeError, ValueError):
             raise ValueError(f"rho must be a number in [0, 1), got {rho!r}") from None
         if not 0.0 <= value < 1.0:
-            raise ValueError(f"rho must be in [0, 1) (seed 002 eq. 11), got {value}")
+            raise ValueError(f"rho must be in [0, 1) (Yang et al. 2020, eq. 11), got {value}")
         return torch.tensor(value, dtype=like.dtype, device=like.device)
     return rho.to(dtype=like.dtype, device=like.device)
 
 
 class CorrelatedNormal(TorchDistribution):
-    r"""N(loc, diag(scale) Σ_ρ diag(scale)) with Σ_ρ = (1 − ρ)I + ρ11ᵀ (seed 002 eq. 11-12).
+    r"""N(loc, diag(scale) Σ_ρ diag(scale)) with Σ_ρ = (1 − ρ)I + ρ11ᵀ (Yang et al. 2020,
+    eq. 11-12).
 
     :param loc: μ, shape [..., D].
     :param scale: σ > 0, shape [..., D].
@@ -134,7 +136,7 @@ class CorrelatedNormal(TorchDistribution):
 
     @property
     def covariance_matrix(self) -> torch.Tensor:
-        """diag(σ) Σ_ρ diag(σ), shape batch_shape + (D, D) (seed 002 eq. 12)."""
+        """diag(σ) Σ_ρ diag(σ), shape batch_shape + (D, D) (Yang et al. 2020, eq. 12)."""
         return self.scale[..., :, None] * self.noise_covariance * self.scale[..., None, :]
 
     @property
@@ -243,7 +245,7 @@ def _diagonal_normal(p: Independent) -> Normal | None:
 @register_kl(CorrelatedNormal, Independent)
 def _kl_correlated_diagonal_normal(q: CorrelatedNormal, p: Independent) -> torch.Tensor:
     """KL(N(μ, diag(σ)Σ_ρdiag(σ)) ‖ N(m, diag s²)) = Σ_d KL(N(μ_d, σ_d²) ‖ N(m_d, s_d²))
-    + ½ log(1 / det Σ_ρ) (seed 002 App. B; exact because diag Σ_ρ = 1)."""
+    + ½ log(1 / det Σ_ρ) (Yang et al. 2020, App. B; exact because diag Σ_ρ = 1)."""
     base = _diagonal_normal(p)
     if base is None:
         # torch's protocol for "no closed form": DisentELBO then uses a Monte Carlo KL

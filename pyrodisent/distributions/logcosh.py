@@ -1,4 +1,4 @@
-"""The logcosh prior of nonlinear ICA (seed 003 §2.2):
+"""The logcosh prior of nonlinear ICA (PDisVAE, an anonymous ICLR submission, §2.2):
 
     p(z) = Π_k π sech²(π z_k / (2√3)) / (4√3)
 
@@ -14,7 +14,7 @@ import math
 import torch
 from pyro.distributions import Independent, Logistic
 
-#: s = √3/π: the logistic scale with unit variance (seed 003 §2.2)
+#: s = √3/π: the logistic scale with unit variance (PDisVAE, §2.2)
 LOGCOSH_SCALE = math.sqrt(3.0) / math.pi
 
 
@@ -29,7 +29,7 @@ def logcosh_prior(
 
 
 def logcosh_log_density(z: torch.Tensor) -> torch.Tensor:
-    """Per-dim log[π sech²(π z / (2√3)) / (4√3)] written with sech directly (seed 003 §2.2);
+    """Per-dim log[π sech²(π z / (2√3)) / (4√3)] written with sech directly (PDisVAE, §2.2);
     kept as the reference formula the tests compare :func:`logcosh_prior` against."""
     a = math.pi / (2 * math.sqrt(3.0))
     # log sech(y) = −log cosh(y) = −(|y| + log1p(e^{−2|y|}) − log 2), stable for large |y|

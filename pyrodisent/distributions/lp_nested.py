@@ -1,9 +1,10 @@
-"""The L^p-nested prior of ISA-VAE (seed 003 §2.2 / Stühmer et al. 2020; Sinz & Bethge 2010).
+"""The L^p-nested prior of ISA-VAE (Stühmer et al. 2020; PDisVAE, an anonymous ICLR submission,
+§2.2; Sinz & Bethge 2010).
 
 An L^p-nested function is a tree: every inner node I with exponent p_I and children k
 computes f_I = (Σ_k v_k^{p_I})^{1/p_I}, where a child's value v_k is |z_i| for a leaf and
 f_k for an inner node. For the two-level ISA tree (root p0 over l0 groups V_j of n_j dims
-with exponents p_j, DESIGN.md §5):
+with exponents p_j):
 
     f(z) = (Σ_j (Σ_{i∈V_j} |z_i|^{p_j})^{p0/p_j})^{1/p0}
 
@@ -16,7 +17,7 @@ which gives, for any tree (n_I leaves under node I, l_I children, n_{I,k} under 
 
     log p(z) = log p0 − (n/p0) log s − lnΓ(n/p0) − log S_f(1) − f(z)^{p0}/s,
 
-and for the ISA tree exactly DESIGN.md §5's
+and for the ISA tree exactly
 
     log p(z) = l0 log p0 − n log 2 − (n/p0) log s − Σ_j lnΓ(n_j/p0)
              + Σ_j [(n_j − 1) log p_j + lnΓ(n_j/p_j) − n_j lnΓ(1/p_j)] − f(z)^{p0}/s.

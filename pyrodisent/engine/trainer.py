@@ -1,11 +1,11 @@
 """The training engine behind ``pyrodisent train``.
 
 The Pyro model/guide pair stays the source of truth: each step evaluates
-:meth:`DisentELBO.differentiable_loss` on ``model.model``/``model.guide``. What the engine
-changes is everything around it (DESIGN.md §2, §8): one ``torch.optim`` optimizer over the
-model's parameters (fused Adam where the device has it, else foreach) instead of Pyro's per-parameter
-optimizers, batches drawn on the device, Pyro validation off, and no host sync per step
-except at logging intervals (loss terms are accumulated on the device).
+:meth:`DisentELBO.differentiable_loss` on ``model.model``/``model.guide``. What the engine changes
+is everything around it (docs/training.md, "The fast path"): one ``torch.optim`` optimizer over the
+model's parameters (fused Adam where the device has it, else foreach) instead of Pyro's
+per-parameter optimizers, batches drawn on the device, Pyro validation off, and no host sync per
+step except at logging intervals (loss terms are accumulated on the device).
 
 A run directory holds ``config.yaml`` (resolved), TensorBoard events under ``tb/``,
 ``checkpoint.pt`` (atomic, ``weights_only``-loadable) and ``summary.json``. Running the same

@@ -1,18 +1,20 @@
 """Aggregate-posterior estimators: pure tensor functions, usable outside Pyro.
 
-Total correlation (TC, Watanabe; β-TCVAE), partial correlation (PC, seed 003 eq. 3), the
-grouped TC_joint / within-group TC of seed 000 and the KL decomposition terms are all
-differences of minibatch estimates of log q(z) and of its marginals (DESIGN.md §4):
+Total correlation (TC, Watanabe; β-TCVAE), partial correlation (PC; PDisVAE, an anonymous
+ICLR submission, eq. 3), the grouped TC_joint / within-group TC of β-STCVAE (Chen et al. 2022)
+and the KL decomposition terms are all differences of minibatch estimates of log q(z) and of
+its marginals (docs/estimators.md):
 
-- :mod:`.weights` — the weightings ``mws``, ``mss`` (seed 001's corrected MSS1),
-  ``mss_chen_code`` (MSS0) and ``is`` (seed 003 eq. 4), and seed 003's variance comparison;
-- :mod:`.families` — diagonal, equicorrelated (seed 002) and full-covariance Gaussian posteriors;
+- :mod:`.weights` — the weightings ``mws``, ``mss`` (MSS1, corrected by RTC-VAE: Cheng et al.
+  2020), ``mss_chen_code`` (MSS0) and ``is`` (PDisVAE, eq. 4), and PDisVAE's variance comparison;
+- :mod:`.families` — diagonal, equicorrelated (Yang et al. 2020, the mutual-information paper)
+  and full-covariance Gaussian posteriors;
 - :mod:`.aggregate` — log q̂(z), log q̂(z_d), log q̂(z_g) without the [M, M, D] tensor;
 - :mod:`.terms` — TC, PC, TC_joint, TC_within, MI, DWKL;
-- :mod:`.gaussian` — closed-form Gaussian TC (seed 001 Prop. 1), TC_mean / TC_sample;
-- :mod:`.montecarlo` — the Monte-Carlo TC of seed 002 App. D;
-- :mod:`.decomposition` — the TC decomposition paths of seed 000 §3.2-3.4;
-- :mod:`.discrete` — exact TC / PC / MI of probability tables (seed 003 Table 2's XOR).
+- :mod:`.gaussian` — closed-form Gaussian TC (Cheng et al. 2020, Prop. 1), TC_mean / TC_sample;
+- :mod:`.montecarlo` — the Monte-Carlo TC of Yang et al. 2020, App. D;
+- :mod:`.decomposition` — the TC decomposition paths of Chen et al. 2022, §3.2-3.4;
+- :mod:`.discrete` — exact TC / PC / MI of probability tables (PDisVAE, Table 2's XOR).
 """
 
 from __future__ import annotations

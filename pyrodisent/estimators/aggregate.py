@@ -1,4 +1,4 @@
-"""Minibatch estimates of the aggregate posterior and its marginals (DESIGN.md §4).
+"""Minibatch estimates of the aggregate posterior and its marginals (docs/estimators.md).
 
 For a batch z_i ~ q(z | x_i), i = 1..M, from a dataset of N points,
 
@@ -9,7 +9,7 @@ For a batch z_i ~ q(z | x_i), i = 1..M, from a dataset of N points,
 
 with W from :mod:`pyrodisent.estimators.weights` (``mws``, ``mss``, ``mss_chen_code``, ``is``)
 and q(z | x_j) any :class:`~pyrodisent.estimators.families.GaussianFamily` (diagonal,
-equicorrelated as in Yang et al. 2020, or full covariance).
+equicorrelated as in Yang et al. 2020, the mutual-information paper, or full covariance).
 
 Memory. The [M, M, D] tensor of per-dim log densities is never held at once:
 
@@ -108,7 +108,8 @@ def normalize_groups(groups: Sequence[int] | Sequence[Sequence[int]] | None, lat
 
 
 def grouping_factor_groups(latent_dim: int, grouping_factor: int) -> list[list[int]]:
-    """Contiguous groups of ``grouping_factor`` dims (Chen et al. 2022, eq. 9: the grouping factor i | n)."""
+    """Contiguous groups of ``grouping_factor`` dims (β-STCVAE, Chen et al. 2022, eq. 9: the
+    grouping factor i | n)."""
     if not _is_integer(grouping_factor) or grouping_factor <= 0 or latent_dim % int(grouping_factor):
         divisors = [i for i in range(1, latent_dim + 1) if latent_dim % i == 0]
         raise ValueError(
@@ -290,7 +291,7 @@ def aggregate_log_densities(
 
     ``log_weights``: [Q, K] or [1, K] (the same weights for every query). ``groups``: dim
     lists partitioning the D dims (already normalized). The building block of
-    :func:`log_aggregate_posterior` (W of DESIGN.md §4) and of the Monte-Carlo TC of Yang et al. 2020
+    :func:`log_aggregate_posterior` (its W) and of the Monte-Carlo TC of Yang et al. 2020,
     App. D (W = 1/B).
     """
     if dims:
@@ -333,8 +334,8 @@ def log_aggregate_posterior(
 
     ``z``, ``loc``, ``scale``: [M, D]; the posterior of point j is N(loc_j, diag scale_j²), or
     with ``rho`` the correlated-noise guide N(loc_j, diag(scale_j) Σ_ρ diag(scale_j)) of
-    Yang et al. 2020, eq. 12, or with ``scale_tril`` [M, D, D] any N(loc_j, L_j L_jᵀ) (``scale`` may
-    then be None). ``dataset_size``: N. ``method``: ``mws | mss | mss_chen_code | is``
+    Yang et al. 2020, eq. 12, or with ``scale_tril`` [M, D, D] any N(loc_j, L_j L_jᵀ) (``scale``
+    may then be None). ``dataset_size``: N. ``method``: ``mws | mss | mss_chen_code | is``
     (:mod:`~pyrodisent.estimators.weights`). ``groups``: sizes or dim lists partitioning the D
     dims (:func:`normalize_groups`). ``chunk_size``: dims per exact chunk (default: as many as
     fit 2²⁶ elements of [M, M, chunk]). ``gemm_dtype``: precision of the matrix-product path.

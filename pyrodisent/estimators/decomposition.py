@@ -1,13 +1,14 @@
-"""Where the total correlation lives: the three decomposition paths of seed 000 §3.2-3.4.
+"""Where the total correlation lives: the three decomposition paths of β-STCVAE (Chen et al.
+2022, "Break the Spell of Total Correlation in β-TCVAE"), §3.2-3.4.
 
 Each path writes TC(z) as a sum of mutual informations between disjoint sets of latent dims,
 
     I(z_A; z_B) = E_q(z)[log q(z_A, z_B) − log q(z_A) − log q(z_B)],
 
-(seed 000 writes these as I(·;·)|_{q(z) = q(·)q(·)}: an expectation under the full q(z) of a
-log-ratio of marginals, which is exactly the mutual information of the marginal q(z_A, z_B)).
+(Chen et al. 2022 write these as I(·;·)|_{q(z) = q(·)q(·)}: an expectation under the full q(z) of
+a log-ratio of marginals, which is exactly the mutual information of the marginal q(z_A, z_B)).
 
-- ``bottom_up`` (seed 000 eq. 2-5, the paper's own path): round r pairs the current
+- ``bottom_up`` (eq. 2-5, the paper's own path): round r pairs the current
   variables (dims at round 1, then the pairs, pairs of pairs, ...) with cp = adjacent pairs
   (0, 1), (2, 3), ...; an odd one out (z_r) waits for the next round. MU_joint_r is the sum of
   the round's pairwise MIs, TC_joint_r = TC_joint_{r−1} − MU_joint_r (eq. 4), and the rounds
@@ -80,7 +81,7 @@ def _check_dim(latent_dim: int) -> int:
 
 
 def bottom_up_path(latent_dim: int) -> TCPath:
-    """The bottom-up tree of seed 000 eq. 2-5 (terms without values)."""
+    """The bottom-up tree of Chen et al. 2022, eq. 2-5 (terms without values)."""
     n = _check_dim(latent_dim)
     variables = [(d,) for d in range(n)]
     terms, r = [], 1
@@ -97,7 +98,7 @@ def bottom_up_path(latent_dim: int) -> TCPath:
 
 
 def top_down_path(latent_dim: int) -> TCPath:
-    """The top-down tree of seed 000 eq. 13: split in halves, recursively."""
+    """The top-down tree of Chen et al. 2022, eq. 13: split in halves, recursively."""
     n = _check_dim(latent_dim)
     terms = []
 
@@ -115,7 +116,7 @@ def top_down_path(latent_dim: int) -> TCPath:
 
 
 def line_path(latent_dim: int) -> TCPath:
-    """The line-like path of seed 000 eq. 14: TC = Σ_{k=2..n} I(Z_1:k−1; Z_k)."""
+    """The line-like path of Chen et al. 2022, eq. 14: TC = Σ_{k=2..n} I(Z_1:k−1; Z_k)."""
     n = _check_dim(latent_dim)
     terms = [MITerm(tuple(range(k)), (k,), k) for k in range(1, n)]
     return TCPath("line", n, terms)
@@ -129,7 +130,8 @@ def tc_path(name: str, latent_dim: int) -> TCPath:
 
 
 def gaussian_tc_decomposition(covariance, path: str = "bottom_up") -> TCPath:
-    """Closed-form MI terms of ``path`` for z ~ N(·, Σ); they sum to seed 001 Prop. 1."""
+    """Closed-form MI terms of ``path`` for z ~ N(·, Σ); they sum to the closed-form TC
+    (Cheng et al. 2020, Prop. 1)."""
     cov = torch.as_tensor(covariance, dtype=torch.float64)
     p = tc_path(path, cov.shape[-1])
     p.terms = [replace(t, value=gaussian_mutual_information(cov, t.a, t.b)) for t in p.terms]

@@ -2,12 +2,14 @@
 
 These are the definitions the minibatch estimators approximate, evaluated exactly:
 
-    TC(z) = KL(p(z) ‖ Π_k p(z_k)),   PC(z) = KL(p(z) ‖ Π_g p(z_g))   (seed 003 eq. 3),
+    TC(z) = KL(p(z) ‖ Π_k p(z_k)),   PC(z) = KL(p(z) ‖ Π_g p(z_g))   (PDisVAE, eq. 3),
     I(z_A; z_B) = KL(p(z_A, z_B) ‖ p(z_A) p(z_B)).
 
-The XOR table of seed 003 Table 2 (:func:`xor_table`) has every pairwise mutual information 0
-and yet PC = log 2 for the split (z1, z2) | z3 (App. A.2): marginal independence does not
-imply group-wise independence. Values in nats, float64.
+PDisVAE is the anonymous ICLR submission "A Revisit of Total Correlation in Disentangled
+Variational Auto-Encoder with Partial Disentanglement". The XOR table of its Table 2
+(:func:`xor_table`) has every pairwise mutual information 0 and yet PC = log 2 for the split
+(z1, z2) | z3 (App. A.2): marginal independence does not imply group-wise independence. Values
+in nats, float64.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def discrete_mutual_information(table, a: Sequence[int], b: Sequence[int]) -> to
 
 
 def xor_table() -> torch.Tensor:
-    """p(z1, z2, z3) of seed 003 Table 2: z3 = 1 − XOR(z1, z2), each of the 4 rows with p = 0.25."""
+    """p(z1, z2, z3) of PDisVAE, Table 2: z3 = 1 − XOR(z1, z2), each of the 4 rows with p = 0.25."""
     p = torch.zeros(2, 2, 2, dtype=torch.float64)
     for z1, z2, z3 in [(0, 0, 1), (0, 1, 0), (1, 0, 0), (1, 1, 1)]:
         p[z1, z2, z3] = 0.25

@@ -8,9 +8,9 @@ three layouts cover the guides pyrodisent ships:
 - ``diagonal``: Σ_j = diag(σ_j²) (the factorized guide). L over S is a sum over dims, and the
   quadratic form Σ_d (z_id − μ_jd)²/σ_jd² expands into three matrix products.
 - ``equicorrelated``: Σ_j = diag(σ_j) Σ_ρ diag(σ_j), Σ_ρ = (1 − ρ)I + ρ11ᵀ (the correlated-noise
-  guide, seed 002 eq. 11-12). Σ_ρ has a unit diagonal, so the marginal of dim d is
-  N(μ_jd, σ_jd²), and the marginal over S is again equicorrelated with the same ρ. With
-  u = (z − μ_j)/σ_j over S (|S| = k):
+  guide of Yang et al. 2020, the mutual-information paper, eq. 11-12). Σ_ρ has a unit diagonal, so
+  the marginal of dim d is N(μ_jd, σ_jd²), and the marginal over S is again equicorrelated with the
+  same ρ. With u = (z − μ_j)/σ_j over S (|S| = k):
   Σ_ρ⁻¹ = (I − c·11ᵀ)/(1 − ρ), c = ρ/(1 + (k − 1)ρ), log det Σ_ρ = (k − 1) log(1 − ρ) + log(1 + (k − 1)ρ),
   so the quadratic form is (‖u‖² − c (Σ_d u_d)²)/(1 − ρ): four matrix products.
 - ``full``: any Σ_j = L_j L_jᵀ (``scale_tril``, e.g. a MultivariateNormal guide). The marginal
@@ -18,7 +18,7 @@ three layouts cover the guides pyrodisent ships:
   ‖L_j⁻¹(z_i − μ_j)‖², solved exactly in chunks of components.
 
 A family none of these describe gets :class:`UnsupportedPosteriorError`, never a silent
-wrong number (DESIGN.md §4).
+wrong number (docs/estimators.md).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class GaussianFamily:
 
     @classmethod
     def equicorrelated(cls, loc: torch.Tensor, scale: torch.Tensor, rho) -> GaussianFamily:
-        """Seed 002 eq. 12: N(loc, diag(scale) ((1 − ρ)I + ρ11ᵀ) diag(scale))."""
+        """Yang et al. 2020, eq. 12: N(loc, diag(scale) ((1 − ρ)I + ρ11ᵀ) diag(scale))."""
         fam = cls.diagonal(loc, scale)
         K, D = loc.shape
         if isinstance(rho, numbers.Real):
@@ -183,7 +183,7 @@ class GaussianFamily:
 
 
 def _log_det_equicorrelation(rho: torch.Tensor, k: int) -> torch.Tensor:
-    """log det((1 − ρ)I_k + ρ11ᵀ) = (k − 1) log(1 − ρ) + log(1 + (k − 1)ρ) (DESIGN.md §5)."""
+    """log det((1 − ρ)I_k + ρ11ᵀ) = (k − 1) log(1 − ρ) + log(1 + (k − 1)ρ)."""
     return (k - 1) * torch.log1p(-rho) + torch.log1p((k - 1) * rho)
 
 
@@ -200,7 +200,7 @@ def make_family(
     rho=None,
 ) -> GaussianFamily:
     """The family given by keyword parameters: ``scale`` (diagonal), ``scale`` and ``rho``
-    (equicorrelated, seed 002) or ``scale_tril`` (full covariance)."""
+    (equicorrelated, Yang et al. 2020) or ``scale_tril`` (full covariance)."""
     if scale_tril is not None:
         if rho is not None:
             raise ValueError("pass either scale_tril (full covariance) or rho (equicorrelated), not both")
@@ -218,8 +218,8 @@ def posterior_family(fn: Distribution) -> GaussianFamily | None:
     In order: a ``covariance_parameters()`` method returning a dict with ``loc`` and either
     ``scale`` (+ optional ``rho``) or ``scale_tril``; ``Independent(Normal)`` or a
     ``diagonal_parameters()`` method (diagonal); attributes ``loc``, ``scale`` and ``rho``
-    (the correlated-noise guide of seed 002); a ``scale_tril`` attribute (MultivariateNormal
-    and friends). ``None`` when none applies.
+    (the correlated-noise guide of Yang et al. 2020); a ``scale_tril`` attribute
+    (MultivariateNormal and friends). ``None`` when none applies.
     """
     params = getattr(fn, "covariance_parameters", None)
     if callable(params):

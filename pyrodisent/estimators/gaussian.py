@@ -1,13 +1,16 @@
-"""Closed-form total correlation of a Gaussian (seed 001 Prop. 1) and its grouped forms.
+"""Closed-form total correlation of a Gaussian (RTC-VAE: Cheng et al. 2020, Prop. 1) and its
+grouped forms.
 
 For x ~ N(m, Σ):
 
-    TC(x)   = ½ (log |diag Σ| − log |Σ|)                      (seed 001 eq. 5)
-    PC(x)   = ½ (Σ_g log |Σ_gg| − log |Σ|)                    (KL(q ‖ Π_g q_g), seed 003 eq. 3)
+    TC(x)   = ½ (log |diag Σ| − log |Σ|)                      (Cheng et al. 2020, eq. 5)
+    PC(x)   = ½ (Σ_g log |Σ_gg| − log |Σ|)                    (KL(q ‖ Π_g q_g); PDisVAE, eq. 3)
     I(A; B) = ½ (log |Σ_AA| + log |Σ_BB| − log |Σ_{A∪B}|)
 
-TC_mean and TC_sample (seed 001 §6, Locatello et al.) are these values for a Gaussian fitted
-to the mean representations μ(x) or to samples z ~ q(z|x): :func:`fitted_gaussian_total_correlation`.
+TC_mean and TC_sample (Cheng et al. 2020, §6; Locatello et al. 2019) are these values for a
+Gaussian fitted to the mean representations μ(x) or to samples z ~ q(z|x):
+:func:`fitted_gaussian_total_correlation`. (PDisVAE: an anonymous ICLR submission,
+docs/references.md.)
 All in nats, computed in float64.
 """
 
@@ -35,7 +38,7 @@ def _logdet(cov: torch.Tensor) -> torch.Tensor:
 
 
 def gaussian_total_correlation(covariance, groups: Sequence | None = None) -> torch.Tensor:
-    """TC of N(·, Σ) (seed 001 Prop. 1), or with ``groups`` the partial correlation
+    """TC of N(·, Σ) (Cheng et al. 2020, Prop. 1), or with ``groups`` the partial correlation
     KL(N(Σ) ‖ Π_g N(Σ_gg)). ``covariance``: [..., D, D]; batched matrices give batched values."""
     cov = _as_covariance(covariance)
     D = cov.shape[-1]
@@ -60,7 +63,8 @@ def gaussian_mutual_information(covariance, a: Sequence[int], b: Sequence[int]) 
 
 def fitted_gaussian_total_correlation(samples, groups: Sequence | None = None) -> torch.Tensor:
     """Prop. 1 applied to the sample covariance of ``samples`` [n, D] (TC_mean on μ(x),
-    TC_sample on z ~ q(z|x); seed 001 §6). Scale-free, so covariance or correlation agree."""
+    TC_sample on z ~ q(z|x); Cheng et al. 2020, §6). Scale-free, so covariance or correlation
+    agree."""
     x = torch.as_tensor(samples, dtype=torch.float64)
     if x.dim() != 2 or x.shape[0] < 2:
         raise ValueError(f"samples must be [n >= 2, D], got shape {tuple(x.shape)}")
@@ -68,6 +72,6 @@ def fitted_gaussian_total_correlation(samples, groups: Sequence | None = None) -
 
 
 def equicorrelation_matrix(latent_dim: int, rho: float) -> torch.Tensor:
-    """Σ_ρ = (1 − ρ)I + ρ11ᵀ (seed 002 eq. 11), float64."""
+    """Σ_ρ = (1 − ρ)I + ρ11ᵀ (Yang et al. 2020, the mutual-information paper, eq. 11), float64."""
     eye = torch.eye(latent_dim, dtype=torch.float64)
     return (1 - rho) * eye + rho * torch.ones(latent_dim, latent_dim, dtype=torch.float64)

@@ -1,4 +1,5 @@
-"""Monte-Carlo total correlation of a batch's aggregate posterior (seed 002 App. D).
+"""Monte-Carlo total correlation of a batch's aggregate posterior (Yang et al. 2020, "Towards
+Better Understanding of Disentangled Representations via Mutual Information", App. D).
 
 Encode a batch of B data points to posteriors q(z | x_i); treat their mixture
 q(z) ≈ (1/B) Σ_i q(z | x_i) as the aggregate posterior, with marginals
@@ -51,7 +52,8 @@ def monte_carlo_total_correlation(
     rho=None,
 ) -> torch.Tensor:
     """TC (or with ``groups`` PC) of the mixture of the B posteriors in ``loc``/``scale`` [B, D],
-    by B' = ``samples_per_posterior`` samples from each (seed 002 App. D; B = 64, B' = 30)."""
+    by B' = ``samples_per_posterior`` samples from each (Yang et al. 2020, App. D; B = 64,
+    B' = 30)."""
     if samples_per_posterior < 1:
         raise ValueError(f"samples_per_posterior must be >= 1, got {samples_per_posterior}")
     family = make_family(loc, scale, scale_tril, rho)

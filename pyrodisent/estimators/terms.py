@@ -1,7 +1,8 @@
 """Batch estimates of the KL-decomposition terms from the aggregate-posterior estimates.
 
-With log q̂ from :func:`~pyrodisent.estimators.aggregate.log_aggregate_posterior` (DESIGN.md §4),
-for groups g of latent dims (seed 000 eq. 9-10, seed 003 eq. 3):
+With log q̂ from :func:`~pyrodisent.estimators.aggregate.log_aggregate_posterior`
+(docs/estimators.md), for groups g of latent dims (β-STCVAE: Chen et al. 2022, eq. 9-10;
+PDisVAE, an anonymous ICLR submission, eq. 3):
 
     MI        = mean_i [log q(z_i | x_i) − log q̂(z_i)]
     TC        = mean_i [log q̂(z_i) − Σ_d log q̂(z_id)]
@@ -35,7 +36,7 @@ def total_correlation(
     rho=None,
 ) -> torch.Tensor:
     """Batch estimate of TC(z) = KL(q(z) ‖ Π_d q(z_d)), or with ``groups`` of
-    PC = KL(q(z) ‖ Π_g q(z_g)) (seed 003 eq. 3; seed 000's TC_joint):
+    PC = KL(q(z) ‖ Π_g q(z_g)) (PDisVAE, eq. 3; the TC_joint of Chen et al. 2022):
 
         mean_i [ log q̂(z_i) − Σ_g log q̂(z_ig) ].
     """
@@ -59,7 +60,7 @@ def partial_correlation(
     scale_tril: torch.Tensor | None = None,
     rho=None,
 ) -> torch.Tensor:
-    """PC between latent groups (seed 003 eq. 3-4); ``groups`` as sizes or dim lists.
+    """PC between latent groups (PDisVAE, eq. 3-4); ``groups`` as sizes or dim lists.
     One group gives 0; K singleton groups give TC."""
     return total_correlation(z, loc, scale, dataset_size, groups, method, scale_tril=scale_tril, rho=rho)
 

@@ -4,24 +4,24 @@ With a batch of M points drawn from a dataset of N, every estimator here has the
 
     log q̂(z_i) = logsumexp_j ( log q(z_i | x_j) + log W[i, j] )
 
-and differs only in the weight matrix W (DESIGN.md §4). All constants are kept, so the
+and differs only in the weight matrix W (docs/estimators.md). All constants are kept, so the
 estimates are true log densities (not "up to a constant").
 
 - ``mws``  minibatch weighted sampling (Chen et al. 2018): W = 1/(N·M). Biased; each
   log q̂ is about log N too low, and the bias does not vanish with M.
-- ``mss``  minibatch stratified sampling as corrected in seed 001 App. 1.2 ("MSS1"):
-  m = M − 1, W[i, i] = 1/N, W[i, (i+1) mod M] = (N − m)/(N·m), every other entry 1/m.
-- ``mss_chen_code``  the weights of Chen et al.'s released code ("MSS0"), which fill
-  columns 0 and 1 instead of the diagonal. Kept only to reproduce seed 001 Fig. 2.
-- ``is``  importance sampling (seed 003 eq. 4, the HFVAE estimator): W[i, i] = 1/N,
-  W[i, j ≠ i] = (N − 1)/(N·(M − 1)). Unbiased for q(z_i) with the lowest variance
-  (seed 003 eq. 14-15, Table 3).
+- ``mss``  minibatch stratified sampling as corrected in RTC-VAE (Cheng et al. 2020), App. 1.2
+  ("MSS1"): m = M − 1, W[i, i] = 1/N, W[i, (i+1) mod M] = (N − m)/(N·m), every other entry 1/m.
+- ``mss_chen_code``  the weights of the code released with Chen et al. 2018 ("MSS0"), which fill
+  columns 0 and 1 instead of the diagonal. Kept only to reproduce Cheng et al. 2020, Fig. 2.
+- ``is``  importance sampling (PDisVAE, an anonymous ICLR submission, eq. 4; the HFVAE
+  estimator): W[i, i] = 1/N, W[i, j ≠ i] = (N − 1)/(N·(M − 1)). Unbiased for q(z_i) with the
+  lowest variance (PDisVAE, eq. 14-15, Table 3).
 
-Rows of ``mss`` and ``is`` sum to 1. The weights above were checked against seed 001
+Rows of ``mss`` and ``is`` sum to 1. The weights above were checked against Cheng et al. 2020,
 App. 1.2 (MSS1: ``W[i, (1 + i) % M] = strat_weight`` replacing the released code's lines,
-and the released code's flattened-stride assignment for MSS0) and seed 003 eq. 4 / eq. 11
+and the released code's flattened-stride assignment for MSS0) and PDisVAE, eq. 4 / eq. 11
 (IS); :func:`inverse_weight_dataset` and :func:`inverse_weight_variance` give the variance
-comparison of seed 003 eq. 13-16.
+comparison of PDisVAE, eq. 13-16.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def check_method(method: str) -> str:
     if method not in ESTIMATOR_METHODS:
         raise ValueError(
             f"unknown aggregate-posterior estimator {method!r}; choose one of "
-            f"{', '.join(ESTIMATOR_METHODS)} (DESIGN.md §4)"
+            f"{', '.join(ESTIMATOR_METHODS)} (docs/estimators.md)"
         )
     return method
 
@@ -83,10 +83,10 @@ def log_importance_weights(
 
 
 def inverse_weight_dataset(batch_size: int, dataset_size: int, method: str) -> list[Fraction]:
-    """The "dataset" N·W[i, :] of one row of the weights, exactly (seed 003 App. A.3.2).
+    """The "dataset" N·W[i, :] of one row of the weights, exactly (PDisVAE, App. A.3.2).
 
     For ``is``: {1, (N − 1)/(M − 1) × (M − 1)}; for ``mss``: {1, N/(M − 1) × (M − 2),
-    (N − M + 1)/(M − 1)} (seed 003 writes these datasets as IS₀ and MSS₀). Its mean is N/M for
+    (N − M + 1)/(M − 1)} (PDisVAE writes these datasets as IS₀ and MSS₀). Its mean is N/M for
     both; its variance is proportional to the variance of the density estimate.
     """
     check_method(method)
@@ -106,10 +106,10 @@ def inverse_weight_dataset(batch_size: int, dataset_size: int, method: str) -> l
 def inverse_weight_variance(batch_size: int, dataset_size: int, method: str) -> Fraction:
     """Closed-form population variance of :func:`inverse_weight_dataset`.
 
-    ``mss``: (2M² − (2N + 2)M + N²) / (M²(M − 1))   (seed 003 eq. 14)
-    ``is``:  (N − M)² / (M²(M − 1))                  (seed 003 eq. 15)
+    ``mss``: (2M² − (2N + 2)M + N²) / (M²(M − 1))   (PDisVAE, eq. 14)
+    ``is``:  (N − M)² / (M²(M − 1))                  (PDisVAE, eq. 15)
 
-    so Var[IS] − Var[MSS] = (2 − M)/(M(M − 1)) < 0 for M > 2 (seed 003 eq. 16, Theorem 3.1).
+    so Var[IS] − Var[MSS] = (2 − M)/(M(M − 1)) < 0 for M > 2 (PDisVAE, eq. 16, Theorem 3.1).
     """
     M, N = int(batch_size), int(dataset_size)
     if method == "mss":

@@ -1,4 +1,4 @@
-"""Disentanglement metrics with the community reference's defaults (DESIGN.md §6).
+"""Disentanglement metrics with the community reference's defaults (docs/metrics.md).
 
 Two levels, each returning a ``dict`` of named floats:
 

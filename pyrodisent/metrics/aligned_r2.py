@@ -1,4 +1,4 @@
-"""Group-aligned latent R² (seed 003 §4.1, Fig. 2).
+"""Group-aligned latent R² (PDisVAE, an anonymous ICLR submission, §4.1, Fig. 2).
 
 For estimated latent groups ẑ_1..ẑ_G and true latent groups z'_1..z'_G:
 
@@ -8,7 +8,7 @@ For estimated latent groups ẑ_1..ẑ_G and true latent groups z'_1..z'_G:
     π = argmax_π Σ_g R2[g, π(g)]     (linear-sum assignment, scipy ``linear_sum_assignment``)
     score = 1/G Σ_g R2[g, π(g)]
 
-For a method without latent groups (β-TCVAE, VAE, ICA) seed 003 grid-searches every way of
+For a method without latent groups (β-TCVAE, VAE, ICA) PDisVAE grid-searches every way of
 partitioning the estimated dims into groups of the true sizes and keeps the best alignment
 (K!/(G!(H!)^G) groupings for G groups of H dims): pass ``code_groups=None``, and
 ``code_group_sizes`` when the code has more dims than the truth (PDisVAE App. A.4.2: three
@@ -188,7 +188,7 @@ def aligned_r2_score(
     code_groups: Sequence | None = None,
     num_points: int = 2_000,
 ) -> dict[str, float]:
-    """Group-aligned latent R² (seed 003 §4.1) against the dataset's factor values
+    """Group-aligned latent R² (PDisVAE, §4.1) against the dataset's factor values
     (``dataset.factor_values`` when known, else the classes). ``true_groups`` groups the
     factors (default: one per factor); ``code_groups=None`` searches the groupings."""
     rs = check_random_state(random_state)

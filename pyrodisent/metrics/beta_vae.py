@@ -6,7 +6,7 @@ the mean over the batch of |r(x¹) − r(x²)| (per code dimension) and the labe
 logistic regression (sklearn defaults, ``random_state`` passed) is fitted on the training
 points; the score is its accuracy on the evaluation points.
 
-Reference defaults (disentanglement_lib, DESIGN.md §6): 64 pairs per point, 10,000 training
+Reference defaults (disentanglement_lib; Locatello et al. 2019): 64 pairs per point, 10,000 training
 and 5,000 evaluation points.
 """
 

@@ -9,10 +9,10 @@ every entry, as the reference does):
     completeness     C = Σ_k ρ_k (1 − H_D(P̃_·k)),  P̃_dk = R[d, k] / Σ_d R[d, k],  ρ_k = Σ_d R[d, k] / Σ R
     informativeness    = mean over factors of the predictor's accuracy (train and test)
 
-Reference defaults (DESIGN.md §6): 10,000 train / 5,000 test points of the mean
-representation. The boosted trees dominate the cost: the default fits the reference's
-estimator with features presorted once per fit (:mod:`pyrodisent.metrics._gbt`, same trees
-as sklearn up to its random tie-breaking between features); ``estimator="sklearn"`` runs
+Reference defaults (disentanglement_lib; Locatello et al. 2019): 10,000 train / 5,000 test points of
+the mean representation. The boosted trees dominate the cost: the default fits the reference's
+estimator with features presorted once per fit (:mod:`pyrodisent.metrics._gbt`, same trees as
+sklearn up to its random tie-breaking between features); ``estimator="sklearn"`` runs
 sklearn itself. Factors are fitted in parallel threads (``n_jobs``), which changes nothing.
 """
 

@@ -55,7 +55,7 @@ BUILTIN_METRICS: dict[str, Callable[..., dict]] = {
     "latent_mi": latent_mi_score,
 }
 
-#: the suite ``pyrodisent evaluate`` runs without ``--metrics`` (DESIGN.md §6's scores)
+#: the suite ``pyrodisent evaluate`` runs without ``--metrics`` (the scores of docs/metrics.md)
 DEFAULT_METRICS = (
     "mig",
     "sap",

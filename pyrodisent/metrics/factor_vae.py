@@ -6,10 +6,10 @@ by its global variance, and vote (k, argmin over active dims). The classifier ma
 dimension to the factor with most votes; the score is the fraction of evaluation votes it
 gets right.
 
-Reference defaults (disentanglement_lib, DESIGN.md §6): 10,000 points for the global
+Reference defaults (disentanglement_lib; Locatello et al. 2019): 10,000 points for the global
 variances (ddof = 1), 64 per vote, 10,000 training and 5,000 evaluation votes, and a
 dimension is active when its global standard deviation is ≥ 0.05 (the reference prunes on
-√variance ≥ 0.05; DESIGN.md's "variance < 0.05" paraphrases it).
+√variance ≥ 0.05).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""Gaussian total correlation of the mean and of the sampled representation (seed 001).
+"""Gaussian total correlation of the mean and of the sampled representation (RTC-VAE: Cheng
+et al. 2020).
 
-    TC(x) = ½ (log |diag Σ| − log |Σ|)   for x ~ N(m, Σ)          (seed 001 Prop. 1, eq. 5)
+    TC(x) = ½ (log |diag Σ| − log |Σ|)   for x ~ N(m, Σ)        (Cheng et al. 2020, Prop. 1, eq. 5)
 
 TC_mean applies it to the sample covariance (ddof = 1) of the mean codes μ(x), TC_sample to
-that of z ~ q(z|x) = μ(x) + σ(x)·ε (seed 001 §6: "correlation matrices of the mean and sampled
-latent vectors encoded from the 5000 samples"; Prop. 1 is scale-free, so covariance and
-correlation give the same value). The closed form is :mod:`pyrodisent.estimators.gaussian`.
+that of z ~ q(z|x) = μ(x) + σ(x)·ε (Cheng et al. 2020, §6: "correlation matrices of the mean
+and sampled latent vectors encoded from the 5000 samples"; Prop. 1 is scale-free, so covariance
+and correlation give the same value). The closed form is :mod:`pyrodisent.estimators.gaussian`.
 
 Also the reference's other Gaussian summaries of the mean codes (disentanglement_lib
 unsupervised metrics): the Wasserstein correlation 2 tr Σ − 2 tr (Σ ⊙ diag Σ 1ᵀ)^{1/2} and
@@ -25,7 +26,7 @@ from pyrodisent.metrics.utils import (
     check_random_state,
 )
 
-NUM_POINTS = 5_000  # seed 001 §6
+NUM_POINTS = 5_000  # Cheng et al. 2020, §6
 
 
 def gaussian_tc(codes) -> dict[str, float]:

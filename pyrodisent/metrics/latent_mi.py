@@ -1,4 +1,4 @@
-"""Pairwise mutual information between latent dimensions (seed 000 Fig. 4).
+"""Pairwise mutual information between latent dimensions (β-STCVAE: Chen et al. 2022, Fig. 4).
 
     M[i, j] = Î(z_i; z_j)   (plug-in, each dim in 20 equal-width bins, nats)
 

@@ -1,17 +1,18 @@
-"""Mutual information gap (Chen et al. 2018) and its grouped form (seed 000 eq. 15-16).
+"""Mutual information gap (Chen et al. 2018) and its grouped form (β-STCVAE: Chen et al. 2022,
+eq. 15-16).
 
     MIG = 1/K Σ_k (I(z_{j(k)}; v_k) − I(z_{j'(k)}; v_k)) / H(v_k)
 
 with j(k) the code dimension of largest mutual information with factor v_k and j'(k) the
-second largest. Reference defaults (disentanglement_lib, DESIGN.md §6): 10,000 points of
+second largest. Reference defaults (disentanglement_lib; Locatello et al. 2019): 10,000 points of
 the mean representation, every code dimension discretized into 20 equal-width bins, plug-in
 mutual information in nats.
 
-Grouped MIG (seed 000 eq. 16) puts latent groups Z_A in place of dimensions: I(Z_Ai; v_k)
-of each group, gap between the best and second-best group. Here I(Z_Ai; v_k) is the plug-in
-estimate on the joint histogram cell of the group's dims (each dim in 20 bins), so groups of
-size 1 give exactly MIG. (Seed 000 eq. 15 estimates H(Z_Ai) from q(z|x) by minibatch
-stratified sampling instead; the histogram keeps the metric comparable to the reference MIG.)
+Grouped MIG (Chen et al. 2022, eq. 16) puts latent groups Z_A in place of dimensions: I(Z_Ai; v_k)
+of each group, gap between the best and second-best group. Here I(Z_Ai; v_k) is the plug-in estimate
+on the joint histogram cell of the group's dims (each dim in 20 bins), so groups of size 1 give
+exactly MIG. (Chen et al. 2022, eq. 15, estimate H(Z_Ai) from q(z|x) by minibatch stratified
+sampling instead; the histogram keeps the metric comparable to the reference MIG.)
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def mig(codes, factors, num_bins: int = NUM_BINS) -> dict[str, float]:
 def grouped_mutual_information_matrix(
     codes, factors, groups: Sequence, num_bins: int = NUM_BINS
 ) -> np.ndarray:
-    """[G, K] plug-in I(Z_g; v_k) on the joint histogram cells of each group (seed 000 eq. 15)."""
+    """[G, K] plug-in I(Z_g; v_k) on the joint histogram cells of each group (Chen et al. 2022,
+    eq. 15)."""
     codes = check_codes(codes)
     factors = check_factors(factors, len(codes))
     group_lists = normalize_group_lists(groups, codes.shape[1])
@@ -85,7 +87,7 @@ def grouped_mutual_information_matrix(
 
 
 def grouped_mig(codes, factors, groups: Sequence, num_bins: int = NUM_BINS) -> dict[str, float]:
-    """Grouped MIG (seed 000 eq. 16): MIG with latent groups in place of dimensions.
+    """Grouped MIG (Chen et al. 2022, eq. 16): MIG with latent groups in place of dimensions.
 
     ``groups``: sizes (``[2, 2, 2]``, contiguous blocks) or dim lists (``[[0, 3], [1, 2]]``);
     with groups of size 1 this equals :func:`mig`. Returns ``{"grouped_mig": ..., ...}``.
@@ -113,8 +115,8 @@ def _log_mixture(z: np.ndarray, loc: np.ndarray, scale: np.ndarray) -> np.ndarra
 
 
 def grouped_mig_posterior(loc, scale, factors, groups: Sequence, random_state) -> dict[str, float]:
-    """Grouped MIG with seed 000 eq. 15: I(Z_A; v_k) = H(Z_A) − H(Z_A | v_k), both entropies
-    estimated from the posterior q(z|x) = N(loc, diag scale²) of M points:
+    """Grouped MIG with Chen et al. 2022, eq. 15: I(Z_A; v_k) = H(Z_A) − H(Z_A | v_k), both
+    entropies estimated from the posterior q(z|x) = N(loc, diag scale²) of M points:
 
         H(Z_A)       = −mean_i log (1/M) Σ_j q(z_iA | x_j),                z_i ~ q(z | x_i)
         H(Z_A | v_k) = −mean_i log (1/|X_v|) Σ_{j ∈ X_v} q(z_iA | x_j),   v = v_k(x_i)
@@ -166,7 +168,8 @@ def grouped_mig_score(
     """Grouped MIG of a representation; ``groups=None`` means size-1 groups (= MIG).
 
     ``estimator="histogram"`` (default, the reference MIG's estimator) or ``"posterior"``
-    (:func:`grouped_mig_posterior`, seed 000 eq. 15; O(num_train²): pass e.g. 2000 points).
+    (:func:`grouped_mig_posterior`, Chen et al. 2022, eq. 15; O(num_train²): pass e.g. 2000
+    points).
     """
     check_count("num_train", num_train, 2)
     if estimator not in ("histogram", "posterior"):

@@ -9,7 +9,7 @@ Explicitness: per factor, a logistic regression (sklearn defaults) on the standa
 (train mean and standard deviation); its one-vs-rest ROC-AUC, macro-averaged over classes;
 the score is the mean over factors (train and test).
 
-Reference defaults (disentanglement_lib, DESIGN.md §6): 10,000 train / 5,000 test points.
+Reference defaults (disentanglement_lib; Locatello et al. 2019): 10,000 train / 5,000 test points.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""Omniscient latent variables (seed 000 §4.4): dimensions whose entropy is below ε.
+"""Omniscient latent variables (β-STCVAE: Chen et al. 2022, §4.4): dimensions whose entropy is
+below ε.
 
-    H(z_d) = E_{q(z_d)} [−log q(z_d)] < ε,   ε = 0.001                          (seed 000 §4.4)
+    H(z_d) = E_{q(z_d)} [−log q(z_d)] < ε,   ε = 0.001                          (§4.4)
 
-H(z_d) is estimated from the posterior as seed 000 does (minibatch sampling of q(z_d), eq. 15):
-z_i ~ q(z|x_i) for M observations and log q̂(z_id) = log (1/M) Σ_j N(z_id; μ_jd, σ_jd²) (the
-importance-sampling weights of seed 003 eq. 4 with N = M). Seed 000's model-level statement
-P[H < ε] ≥ 1 − δ (δ = 0.01) is over many trained models: a sweep aggregates
-``omniscient/count > 0`` across runs.
+H(z_d) is estimated from the posterior as Chen et al. 2022 do (minibatch sampling of q(z_d),
+eq. 15): z_i ~ q(z|x_i) for M observations and log q̂(z_id) = log (1/M) Σ_j N(z_id; μ_jd, σ_jd²)
+(the importance-sampling weights of PDisVAE, an anonymous ICLR submission, eq. 4, with N = M).
+The paper's model-level statement P[H < ε] ≥ 1 − δ (δ = 0.01) is over many trained models: a
+sweep aggregates ``omniscient/count > 0`` across runs.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""Partial correlation on held-out data (seed 003 §4.1 "PC on the test set").
+"""Partial correlation on held-out data (PDisVAE, an anonymous ICLR submission, §4.1: "PC on
+the test set").
 
-    PC = KL(q(z) ‖ Π_g q(z_g)) = E_q(z) [log q(z) − Σ_g log q(z_g)]          (seed 003 eq. 3)
+    PC = KL(q(z) ‖ Π_g q(z_g)) = E_q(z) [log q(z) − Σ_g log q(z_g)]          (PDisVAE, eq. 3)
 
 with q(z) = (1/M) Σ_j q(z | x_j) the aggregate posterior of M held-out observations, and z_i
 ~ q(z | x_i). The log densities come from :func:`pyrodisent.estimators.partial_correlation`
-with the importance-sampling weights (seed 003 eq. 4); with N = M (the held-out set is the
+with the importance-sampling weights (PDisVAE, eq. 4); with N = M (the held-out set is the
 whole population) those weights are 1/M everywhere, so log q̂ is the exact mixture density.
 ``groups=None`` gives the total correlation (size-1 groups).
 """
@@ -24,7 +25,7 @@ from pyrodisent.metrics.utils import (
     normalize_group_lists,
 )
 
-NUM_POINTS = 2_000  # seed 003 §4.1 data set size
+NUM_POINTS = 2_000  # PDisVAE, §4.1 data set size
 
 
 def heldout_partial_correlation(

@@ -2,14 +2,15 @@
 
 - :func:`plot_latent_traversals`: rows = latent dims, columns = z_d swept over
   [−range, range] from one observation's posterior mean, decoded by ``model.mean_image``.
-- :func:`plot_group_traversals`: one panel per latent group — a grid over the group's two
-  dims (a row for a one-dim group) between the 5th and 95th percentiles of the codes, the
-  other dims at their medians (PDisVAE Fig. 4(b): "varying one of the latent groups").
+- :func:`plot_group_traversals`: one panel per latent group — a grid over the group's two dims (a
+  row for a one-dim group) between the 5th and 95th percentiles of the codes, the other dims at
+  their medians (PDisVAE, an anonymous ICLR submission, Fig. 4(b): "varying one of the latent
+  groups").
 - :func:`plot_mi_heatmap`: the factor × latent mutual information I(z_d; v_k) / H(v_k)
-  (the matrix MIG ranks; seed 001 Fig. 8 right).
+  (the matrix MIG ranks; RTC-VAE, Cheng et al. 2020, Fig. 8 right).
 - :func:`plot_latent_pairs`: pair plot of the mean codes coloured by one factor
-  (seed 001 Fig. 5(d), Fig. 7), histograms on the diagonal.
-- :func:`plot_latent_mi_matrix`: pairwise latent MI heatmap (seed 000 Fig. 4).
+  (Cheng et al. 2020, Fig. 5(d), Fig. 7), histograms on the diagonal.
+- :func:`plot_latent_mi_matrix`: pairwise latent MI heatmap (β-STCVAE, Chen et al. 2022, Fig. 4).
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def plot_mi_heatmap(codes, factors, path, factor_names=None) -> Path:
 
 
 def plot_latent_mi_matrix(codes, path) -> Path:
-    """Pairwise latent MI heatmap (seed 000 Fig. 4), diagonal masked."""
+    """Pairwise latent MI heatmap (Chen et al. 2022, Fig. 4), diagonal masked."""
     m = latent_mi_matrix(codes)
     np.fill_diagonal(m, np.nan)
     fig, ax = plt.subplots(figsize=(1.0 + 0.45 * len(m), 0.8 + 0.45 * len(m)))

@@ -1,9 +1,9 @@
-"""Separated attribute predictability (SAP, Kumar et al. 2017; seed 001 §6.4).
+"""Separated attribute predictability (SAP, Kumar et al. 2018; RTC-VAE, Cheng et al. 2020, §6.4).
 
     S[d, k] = predictability of factor k from code dimension d alone
     SAP     = 1/K Σ_k (S_(1)k − S_(2)k)          (top score minus second score per factor)
 
-Reference defaults (disentanglement_lib, DESIGN.md §6): 10,000 train / 5,000 test points;
+Reference defaults (disentanglement_lib; Locatello et al. 2019): 10,000 train / 5,000 test points;
 for discrete factors S[d, k] is the test accuracy of ``LinearSVC(C=0.01,
 class_weight="balanced")`` fitted on the single dimension d; for continuous factors it is
 the squared correlation (the R² of a one-dimensional linear fit) on the training points,

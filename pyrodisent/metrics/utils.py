@@ -1,7 +1,7 @@
 """Shared pieces of the metrics: histogram discretization, plug-in mutual information,
 random states, and drawing (codes, factors) from a representation and a FactorDataset.
 
-Conventions (disentanglement_lib's, DESIGN.md §6): ``codes`` is [n, D] and ``factors`` is
+Conventions (disentanglement_lib's; docs/metrics.md): ``codes`` is [n, D] and ``factors`` is
 [n, K] (rows are points; the reference stores the transpose). Mutual information and
 entropy are plug-in estimates in nats.
 """

@@ -1,7 +1,8 @@
-"""DeVAE: VAE with a decremental information bottleneck (seed 004 §2.2-2.4).
+"""DeVAE: VAE with a decremental information bottleneck ("Variational Autoencoders with
+Decremental Information Bottleneck for Disentanglement", an anonymous ICLR submission, §2.2-2.4).
 
 One encoder gives q(z_0 | x) = N(μ_0(x), σ_0²(x)); K − 1 disentanglement-invariant transforms
-(seed 004 eq. 4-5, learnable diagonals w¹_j, w²_j initialised at 0) give the other layers
+(eq. 4-5, learnable diagonals w¹_j, w²_j initialised at 0) give the other layers
 
     μ_i = exp(Σ_{j<i} w¹_j) ⊙ μ_0,    σ_i = exp(Σ_{j<i} w²_j) ⊙ σ_0,    i = 0..K−1.
 
@@ -22,7 +23,7 @@ guide (``poutine.mask`` for β_i = 0), which the mean-field ELBO and :class:`Dis
 to the KL. Pyro's ELBOs run the guide first: the guide draws the layer (``layer=None``) and
 the model reads it from :attr:`DeVAE.current_layer`; pass ``layer=i`` to both to fix it.
 
-``connection`` chooses how the layers are linked, for seed 004's ablation (§3.3, Table 2):
+``connection`` chooses how the layers are linked, for the paper's ablation (§3.3, Table 2):
 ``"dit"`` (default, DeVAE: hierarchical layers through the disentanglement-invariant
 transforms above), ``"linear"`` (hierarchical, with DiT replaced by linear maps
 z_{j+1} = W_j z_j, W_j ∈ R^{D×D} initialised at I, so layer i is
@@ -33,7 +34,7 @@ latent space of Table 2's first row is ``betas`` of length 1.
 ``train_all_layers=True`` (the variant of a public fork) optimizes the exact expectation of
 eq. 7, Σ_i p(z_i) L_i, every step instead of one draw; layer i's sites are then ``"z"``/``"x"``
 for i = 0 and ``"z_i"``/``"x_i"`` otherwise (regularizers then need
-``DisentELBO(latent_site=...)``). Seed 004's Algorithm 1 shifts the log-variance by w²
+``DisentELBO(latent_site=...)``). The paper's Algorithm 1 shifts the log-variance by w²
 (σ scaled by exp(w²/2)); eq. 5 (scaling σ by exp(w²)) is followed here — the same family.
 """
 
@@ -51,24 +52,24 @@ from torch import nn
 from pyrodisent.models.networks import build_networks, split_posterior_parameters
 from pyrodisent.models.vae import VAE
 
-#: seed 004 §3.1: {β_i} = [1, 10, 40], s = 1
+#: DeVAE, §3.1: {β_i} = [1, 10, 40], s = 1
 DEFAULT_BETAS = (1.0, 10.0, 40.0)
-#: how layer i > 0 is obtained (seed 004 Table 2: DiT, linear transformation, parallel spaces)
+#: how layer i > 0 is obtained (DeVAE, Table 2: DiT, linear transformation, parallel spaces)
 CONNECTIONS = ("dit", "linear", "parallel")
 
 
 class DeVAE(VAE):
-    """Decremental VAE (seed 004) with ``.model``/``.guide`` for any Pyro ELBO.
+    """Decremental VAE (DeVAE) with ``.model``/``.guide`` for any Pyro ELBO.
 
     :param input_shape, latent_dim, encoder, likelihood, gaussian_scale, hidden_width,
         hidden_layers, prior, prior_options, register_params: as :class:`VAE`.
-    :param betas: β_i per layer, K = len(betas) layers (seed 004 eq. 2; default [1, 10, 40]).
+    :param betas: β_i per layer, K = len(betas) layers (DeVAE, eq. 2; default [1, 10, 40]).
     :param layer_scale: s of eq. 8, ≥ 0 (1 ⇒ uniform over layers, 0 ⇒ layer 0 only).
     :param embedding_dim: size E of the layer embeddings v_i fed to the decoder with z_i
         (default D, as in the paper; 0 feeds z_i alone).
     :param train_all_layers: optimize Σ_i p(z_i) L_i each step instead of one drawn layer.
     :param connection: ``"dit"`` (DeVAE), ``"linear"`` or ``"parallel"``: the ablations of
-        seed 004 Table 2 (see the module docstring).
+        DeVAE, Table 2 (see the module docstring).
     :param representation_layer: the layer whose mean :meth:`encode` returns by default
         (metrics and traversals; 0 by default).
     :param random_state: seed of the generator that draws the layer per minibatch.
@@ -113,7 +114,7 @@ class DeVAE(VAE):
         except (TypeError, ValueError):
             raise ValueError(f"layer_scale must be a number >= 0, got {layer_scale!r}") from None
         if not layer_scale >= 0:
-            raise ValueError(f"layer_scale (s of seed 004 eq. 8) must be >= 0, got {layer_scale}")
+            raise ValueError(f"layer_scale (s of DeVAE, eq. 8) must be >= 0, got {layer_scale}")
         self.layer_scale = layer_scale
         embedding_dim = D if embedding_dim is None else embedding_dim
         if (
@@ -133,12 +134,12 @@ class DeVAE(VAE):
         )
         if connection not in CONNECTIONS:
             raise ValueError(
-                f"connection must be one of {', '.join(CONNECTIONS)} (seed 004 Table 2), "
+                f"connection must be one of {', '.join(CONNECTIONS)} (DeVAE, Table 2), "
                 f"got {connection!r}"
             )
         self.connection = connection
         if connection == "dit":
-            # w¹_j, w²_j of seed 004 eq. 4-5: row j maps layer j to layer j + 1; init 0.
+            # w¹_j, w²_j of DeVAE, eq. 4-5: row j maps layer j to layer j + 1; init 0.
             self.w1 = nn.Parameter(torch.zeros(K - 1, D))
             self.w2 = nn.Parameter(torch.zeros(K - 1, D))
         elif connection == "linear":
@@ -178,7 +179,7 @@ class DeVAE(VAE):
         return layer
 
     def draw_layer(self) -> int:
-        """i ~ p(z_i) (seed 004 eq. 8) from the model's own generator (CPU, no device sync)."""
+        """i ~ p(z_i) (DeVAE, eq. 8) from the model's own generator (CPU, no device sync)."""
         return int(torch.multinomial(self.layer_probabilities, 1, generator=self._generator))
 
     def log_scale_shifts(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -187,7 +188,7 @@ class DeVAE(VAE):
         return torch.cat([zero, self.w1.cumsum(0)]), torch.cat([zero, self.w2.cumsum(0)])
 
     def layer_parameters(self, loc0: torch.Tensor, scale0: torch.Tensor, layer: int):
-        """(μ_i, σ_i) = (exp(Σ_{j<i} w¹_j) μ_0, exp(Σ_{j<i} w²_j) σ_0) (seed 004 eq. 5)."""
+        """(μ_i, σ_i) = (exp(Σ_{j<i} w¹_j) μ_0, exp(Σ_{j<i} w²_j) σ_0) (DeVAE, eq. 5)."""
         if layer == 0:
             return loc0, scale0
         if self.connection != "dit":
@@ -252,7 +253,7 @@ class DeVAE(VAE):
     def reconstruction_nll(self, x: torch.Tensor, layer: int | None = None) -> torch.Tensor:
         """[B] −log p(x | z_i, v_i) at one z_i ~ q(z_i | x) of layer ``layer`` (default
         :attr:`representation_layer`): layer i's reconstruction term of eq. 2, in nats per
-        image — seed 004's "Recon." per layer (Tables 2-4)."""
+        image — the DeVAE paper's "Recon." per layer (Tables 2-4)."""
         layer = self.representation_layer if layer is None else self._check_layer(layer)
         z = self.layer_posterior(x, layer).rsample()
         return -self._likelihood(self.decode(z, layer)).log_prob(x)
@@ -344,6 +345,6 @@ def _check_betas(betas) -> tuple[float, ...]:
 
 
 def _layer_probabilities(num_layers: int, s: float) -> torch.Tensor:
-    """p(z_i) ∝ s^i, i = 0..K−1 (seed 004 eq. 8, normalized; s = 1 ⇒ uniform)."""
+    """p(z_i) ∝ s^i, i = 0..K−1 (DeVAE, eq. 8, normalized; s = 1 ⇒ uniform)."""
     weights = torch.tensor([s**i for i in range(num_layers)], dtype=torch.float64)  # 0**0 = 1
     return (weights / weights.sum()).float()

@@ -1,21 +1,22 @@
 """Encoder and decoder networks of the papers.
 
-- ``mlp`` — seed 000 App. B Table 1: encoder FC(width)+ReLU, then ``hidden_layers`` ×
-  [FC(width)+ReLU], then FC(2·D); decoder FC(width)+Tanh, ``hidden_layers`` ×
-  [FC(width)+Tanh], FC(prod(input_shape)). Works for any input shape (images or vectors).
-- ``conv`` — seed 001 Table 2 (the β-TCVAE conv net): 4 × [4×4 conv stride 2 pad 1, ReLU]
-  with 32, 64, 64, 64 channels, a (H/16)×(W/16) conv to 512 + ReLU, a 1×1 conv to 2·D;
-  the decoder mirrors it (1×1 upconv 512, (H/16)×(W/16) upconv 64, 4 × 4×4 upconv stride
-  2 with 64, 32, 32, C channels). H and W must be divisible by 16 (64×64 in the paper).
-- ``linear`` — PDisVAE §4.1 (Chen-style synthetic experiments with a linear generative
-  process): encoder one affine map x → [μ, raw σ] (2·D outputs), decoder one affine map
-  z → x. ``hidden_width`` and ``hidden_layers`` are ignored. Works for any input shape.
+- ``mlp`` — β-STCVAE (Chen et al. 2022), App. B Table 1: encoder FC(width)+ReLU, then
+  ``hidden_layers`` × [FC(width)+ReLU], then FC(2·D); decoder FC(width)+Tanh,
+  ``hidden_layers`` × [FC(width)+Tanh], FC(prod(input_shape)). Works for any input shape
+  (images or vectors).
+- ``conv`` — RTC-VAE (Cheng et al. 2020), Table 2 (the β-TCVAE conv net): 4 × [4×4 conv stride 2
+  pad 1, ReLU] with 32, 64, 64, 64 channels, a (H/16)×(W/16) conv to 512 + ReLU, a 1×1 conv to 2·D;
+  the decoder mirrors it (1×1 upconv 512, (H/16)×(W/16) upconv 64, 4 × 4×4 upconv stride 2 with 64,
+  32, 32, C channels). H and W must be divisible by 16 (64×64 in the paper).
+- ``linear`` — PDisVAE (an anonymous ICLR submission) §4.1 (Chen-style synthetic experiments with a
+  linear generative process): encoder one affine map x → [μ, raw σ] (2·D outputs), decoder one
+  affine map z → x. ``hidden_width`` and ``hidden_layers`` are ignored. Works for any input shape.
 - ``burgess`` — the "deep CNN VAE" of Burgess et al. 2018 (App. A.1), which PDisVAE §4.2
   trains on pdSprites: 4 × [4×4 conv, 32 channels, stride 2 pad 1, ReLU], FC 256 + ReLU,
   FC 256 + ReLU, FC 2·D; the decoder mirrors it (FC 256, FC 256, FC 32·H/16·W/16, 4 × 4×4
   upconv stride 2 with 32, 32, 32, C channels, ReLU between). H and W must be divisible by
   16 (32×32 and 64×64 both work).
-- ``conv_stcvae`` — seed 000 App. B Table 2: 3 × [4×4 conv stride 2, LeakyReLU] with 16,
+- ``conv_stcvae`` — Chen et al. 2022, App. B Table 2: 3 × [4×4 conv stride 2, LeakyReLU] with 16,
   32, 64 channels, ``hidden_layers`` × [FC(width)+ReLU], FC(2·D); decoder ``hidden_layers``
   × [FC(width)+Tanh], FC(H/8·W/8·64)+Tanh, 3 × 4×4 upconv stride 2 (32, 16, C), LeakyReLU
   between. H and W must be divisible by 8.

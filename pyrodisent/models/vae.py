@@ -2,16 +2,18 @@
 
     model:  z ~ p(z),  x | z ~ Bernoulli(logits = f(z))  or  Normal(f(z), gaussian_scale²)
     guide:  z | x ~ N(μ(x), diag σ²(x))                     (factorized guide)
-            z | x ~ N(μ(x), diag(σ(x)) Σ_ρ diag(σ(x)))       (correlated guide, seed 002
-            eq. 11-12, Σ_ρ = (1 − ρ)I + ρ11ᵀ; ρ = 0 is the factorized guide)
+            z | x ~ N(μ(x), diag(σ(x)) Σ_ρ diag(σ(x)))       (correlated guide of Yang et al.
+            2020, the mutual-information paper, eq. 11-12, Σ_ρ = (1 − ρ)I + ρ11ᵀ; ρ = 0 is the
+            factorized guide)
 
 Both run inside one ``pyro.plate("data")`` whose ``size`` is the dataset size N when
 ``dataset_size`` is given, so Pyro scales the batch to the full data set and the
-regularizers learn N from the plate (DESIGN.md §2). The networks are those of
+regularizers learn N from the plate. The networks are those of
 :mod:`pyrodisent.models.networks`. Priors other than N(0, I) come from the ``priors``
 registry (a name, or ``{name: options}`` as in a YAML config) or are passed as a Pyro
-distribution with ``event_shape == (D,)``: ``"logcosh"`` (seed 003 §2.2) and
-``LpNested(...)`` / ``{"lp_nested": {...}}`` (ISA-VAE) ship with pyrodisent.
+distribution with ``event_shape == (D,)``: ``"logcosh"`` (PDisVAE, an anonymous ICLR
+submission, §2.2) and ``LpNested(...)`` / ``{"lp_nested": {...}}`` (ISA-VAE, Stühmer et al.
+2020) ship with pyrodisent.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pyrodisent.models.networks import build_networks, split_posterior_parameter
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 GUIDES = ("factorized", "correlated")
-#: ρ of the correlated guide when none is given: seed 002's experiments use 0.9
+#: ρ of the correlated guide when none is given: the experiments of Yang et al. 2020 use 0.9
 DEFAULT_RHO = 0.9
 
 
@@ -37,19 +39,21 @@ class VAE(nn.Module):
 
     :param input_shape: (C, H, W) for images, or any shape with ``encoder="mlp"``.
     :param latent_dim: D.
-    :param encoder: ``"conv"`` (seed 001 Table 2), ``"conv_stcvae"`` (seed 000 Table 2) or
-        ``"mlp"`` (seed 000 Table 1); the decoder mirrors it.
+    :param encoder: ``"conv"`` (RTC-VAE: Cheng et al. 2020, Table 2), ``"conv_stcvae"``
+        (β-STCVAE: Chen et al. 2022, Table 2) or ``"mlp"`` (Chen et al. 2022, Table 1); the
+        decoder mirrors it.
     :param likelihood: ``"bernoulli"`` (binary / [0, 1] images) or ``"gaussian"``.
     :param gaussian_scale: the fixed observation standard deviation of the Gaussian likelihood.
-    :param hidden_width, hidden_layers: ``neuron_num`` and ``layer`` of seed 000's tables.
+    :param hidden_width, hidden_layers: ``neuron_num`` and ``layer`` of the tables of Chen et al.
+        2022.
     :param prior: ``"normal"``, another registered prior's name (``"logcosh"``,
         ``"lp_nested"``), ``{name: options}``, or a distribution with event_shape (D,).
     :param prior_options: options for a prior given by name.
     :param register_params: call ``pyro.module`` in model/guide (needed by stock SVI; the
         engine turns it off because it steps a torch optimizer over ``parameters()``).
-    :param guide: ``"factorized"`` (N(μ, diag σ²)) or ``"correlated"`` (seed 002 eq. 12).
-    :param rho: ρ ∈ [0, 1) of the correlated guide (default 0.9, seed 002); the factorized
-        guide accepts only ``None`` or 0.
+    :param guide: ``"factorized"`` (N(μ, diag σ²)) or ``"correlated"`` (Yang et al. 2020, eq. 12).
+    :param rho: ρ ∈ [0, 1) of the correlated guide (default 0.9, Yang et al. 2020); the
+        factorized guide accepts only ``None`` or 0.
     """
 
     def __init__(
@@ -95,7 +99,7 @@ class VAE(nn.Module):
             except (TypeError, ValueError):
                 raise ValueError(f"rho must be a number in [0, 1), got {rho!r}") from None
             if not 0.0 <= rho < 1.0:
-                raise ValueError(f"rho must be in [0, 1) (seed 002 eq. 11), got {rho}")
+                raise ValueError(f"rho must be in [0, 1) (Yang et al. 2020, eq. 11), got {rho}")
             self.rho = rho
         self.guide_family = guide
         if isinstance(prior, dict):
@@ -131,7 +135,8 @@ class VAE(nn.Module):
         return self._posterior_from(loc, scale)
 
     def _posterior_from(self, loc: torch.Tensor, scale: torch.Tensor):
-        """N(loc, diag scale²) or seed 002's CorrelatedNormal(loc, scale, ρ), per ``guide``."""
+        """N(loc, diag scale²) or the CorrelatedNormal(loc, scale, ρ) of Yang et al. 2020, per
+        ``guide``."""
         if self.guide_family == "correlated":
             return CorrelatedNormal(loc, scale, self.rho)
         return dist.Normal(loc, scale).to_event(1)

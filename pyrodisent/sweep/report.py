@@ -10,20 +10,23 @@ terms: ``loss.elbo``, ``loss.kl``, ``loss.tc/tc`` ...), ``metric.<name>``, ``tc_
 Plots, each drawn only when the table has its columns (otherwise the report says which
 are missing), from finished trials:
 
-* ``best_elbo_grouping.png`` — Chen et al. 2022, Fig. 5: for each capacity (``capacity`` or
-  ``config.model.hidden_width``) and strength, the grouping coefficient i/m of the
-  (latent_dim, grouping factor) pair with the best mean ELBO over seeds, where m is the
-  largest proper divisor of the latent dim n (§4.4.1); the dashed line is β-TCVAE (i = 1), drawn at the mean of 1/m over the latent dims.
-* ``violin_<metric>.png`` — Chen et al. 2022, Fig. 7, Yang et al. 2020, Fig. 1: each metric's distribution
-  per model (a ``model`` axis, else ``method``), split by ``rho`` when it varies (Yang et al. 2020's
-  σ = 0 vs 0.9).
+* ``best_elbo_grouping.png`` — β-STCVAE (Chen et al. 2022), Fig. 5: for each capacity (``capacity``
+  or ``config.model.hidden_width``) and strength, the grouping coefficient i/m of the (latent_dim,
+  grouping factor) pair with the best mean ELBO over seeds, where m is the largest proper divisor of
+  the latent dim n (§4.4.1); the dashed line is β-TCVAE (i = 1), drawn at the mean of 1/m over the
+  latent dims.
+* ``violin_<metric>.png`` — Chen et al. 2022, Fig. 7; Yang et al. 2020 (the mutual-information
+  paper), Fig. 1: each metric's distribution per model (a ``model`` axis, else ``method``), split
+  by ``rho`` when it varies (the σ = 0 vs 0.9 of Yang et al. 2020).
 * ``tc_vs_grouping_factor.png`` — Chen et al. 2022, Fig. 3: final TC against the grouping factor,
   one curve per latent dim, mean and 5–95 % band over seeds.
 * ``paper_comparison.md`` — when the sweep file has a ``paper`` section
   (:mod:`pyrodisent.sweep.paper`): our mean ± sd (n) beside the paper's numbers, and its claims;
   ``paper_boxplots.png`` — the same columns as box plots per row (the paper's Fig. 3(a) layout).
-* ``tc_mean_vs_tc_sample.png`` — Cheng et al. 2020, Fig. 3: TC_mean and TC_sample against the
-  regularization strength, one panel per model.
+* ``tc_mean_vs_tc_sample.png`` — RTC-VAE (Cheng et al. 2020), Fig. 3: TC_mean and TC_sample
+  against the regularization strength, one panel per model.
+* ``per_layer.png`` — DeVAE (an anonymous ICLR submission), Table 2: each score against the
+  latent layer.
 """
 
 from __future__ import annotations
@@ -108,12 +111,13 @@ def largest_proper_divisor(n: int) -> int:
 
 # ------------------------------------------------------------------- plots
 def best_grouping_coefficients(rows: list[dict]) -> tuple[dict[tuple, float], dict[str, str | None], float]:
-    """{(capacity, strength): grouping coefficient i/m of the best mean ELBO} (Chen et al. 2022, §4.4.1).
+    """{(capacity, strength): grouping coefficient i/m of the best mean ELBO} (Chen et al. 2022,
+    §4.4.1).
 
     The ELBO of a (capacity, strength, latent_dim, grouping factor) cell is the mean over
     its trials (seeds); m is the largest grouping factor of that latent dim n, its largest
-    divisor other than n (Chen et al. 2022, §4.4.1: n = 12 gives [1/6, 2/6, 3/6, 4/6, 6/6]). Also
-    returns the columns used and the β-TCVAE reference (the mean of 1/m over latent dims).
+    divisor other than n (§4.4.1: n = 12 gives [1/6, 2/6, 3/6, 4/6, 6/6]). Also returns the
+    columns used and the β-TCVAE reference (the mean of 1/m over latent dims).
     """
     cols = {
         "capacity": _column(rows, CAPACITY_COLUMNS),
@@ -155,7 +159,7 @@ def plot_best_elbo_grouping(rows: list[dict], path: Path) -> str:
     ax.axhline(reference, color="red", linestyle="--", label=f"β-TCVAE (i = 1), mean 1/m = {reference:.3f}")
     ax.set_xlabel(f"parameter capacity ({cap})")
     ax.set_ylabel("grouping coefficient i/m of the best ELBO")
-    ax.set_title("Best-ELBO grouping coefficient per capacity (Chen et al. 2022, Fig. 5)")
+    ax.set_title("Best-ELBO grouping coefficient per capacity (β-STCVAE, Chen et al. 2022, Fig. 5)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -168,7 +172,7 @@ def plot_metric_violins(rows: list[dict], out: Path) -> list[str]:
     metrics = sorted({k for r in rows for k in r if k.startswith("metric.") and "/" not in k})
     metrics = [m for m in metrics if _column(rows, (m,))]
     if not metrics:
-        return ["skipped violin_<metric>.png (Chen et al. 2022, Fig. 7, Yang et al. 2020, Fig. 1): no numeric metric.* column "
+        return ["skipped violin_<metric>.png (Chen et al. 2022, Fig. 7; Yang et al. 2020, Fig. 1): no numeric metric.* column "
                 "(add evaluate.metrics to the sweep file)"]
     model = _column(rows, MODEL_COLUMNS, numeric=False)
     hue = _column(rows, RHO_COLUMNS, varying=True)
@@ -203,7 +207,7 @@ def plot_metric_violins(rows: list[dict], out: Path) -> list[str]:
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels(groups, rotation=20, fontsize=8)
         ax.set_ylabel(metric.removeprefix("metric."))
-        ax.set_title(f"{metric.removeprefix('metric.')} per model (Chen et al. 2022, Fig. 7, Yang et al. 2020, Fig. 1)", fontsize=9)
+        ax.set_title(f"{metric.removeprefix('metric.')} per model (Chen et al. 2022, Fig. 7; Yang et al. 2020, Fig. 1)", fontsize=9)
         if hue:
             ax.legend([h for h, _ in handles], [t for _, t in handles], fontsize=7)
         fig.tight_layout()
@@ -246,7 +250,7 @@ def plot_tc_vs_grouping(rows: list[dict], path: Path) -> str:
             ax.set_title(f"{strength} = {s:g}", fontsize=9)
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel(f"final TC ({tc.removeprefix('loss.')}, nats)")
-    fig.suptitle("TC vs grouping factor, mean and 5-95 % over runs (Chen et al. 2022, Fig. 3)", fontsize=10)
+    fig.suptitle("TC vs grouping factor, mean and 5-95 % over runs (β-STCVAE, Chen et al. 2022, Fig. 3)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -280,7 +284,7 @@ def plot_tc_mean_vs_sample(rows: list[dict], path: Path) -> str:
         ax.set_xlabel(f"regularization strength ({strength})")
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("Gaussian TC (nats)")
-    fig.suptitle("TC_mean vs TC_sample per strength (Cheng et al. 2020, Fig. 3)", fontsize=10)
+    fig.suptitle("TC_mean vs TC_sample per strength (RTC-VAE, Cheng et al. 2020, Fig. 3)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

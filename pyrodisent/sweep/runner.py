@@ -128,7 +128,8 @@ def _train_trial(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
 
 def _per_layer_scores(model, dataset, config, evaluation: Evaluation, heldout) -> dict[str, float]:
     """``<score>/layer<i>`` and ``reconstruction/layer<i>`` for each DeVAE layer listed that the
-    model has (a sweep may mix layer counts: seed 004 Table 2's one-space row has layer 0 only)."""
+    model has (a sweep may mix layer counts: the one-space row of the DeVAE paper's Table 2 has
+    layer 0 only)."""
     import torch
 
     num_layers = getattr(model, "num_layers", None)
@@ -200,13 +201,13 @@ def _test_dataset(config, evaluation: Evaluation):
 def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any]:
     """Metrics and Gaussian TC of a trained run, written to ``sweep_evaluation.json``.
 
-    Metrics: :func:`pyrodisent.metrics.evaluate_metrics` on the posterior mean, with the
-    run's seed as ``random_state`` and ``evaluate.options`` as per-metric options.
-    ``gaussian_tc``: TC_mean and TC_sample (seed 001 §6, Prop. 1) on ``size`` held-out points
-    drawn with ``torch.Generator`` seeded by the run seed. ``layers`` (DeVAE): the metrics of
-    each listed layer's mean representation as ``<score>/layer<i>``, and its reconstruction
-    −log p(x|z_i) averaged over the held-out points as ``reconstruction/layer<i>``
-    (seed 004 Tables 2-4). ``test_data``: the metrics run on the run's data set rebuilt with
+    Metrics: :func:`pyrodisent.metrics.evaluate_metrics` on the posterior mean, with the run's seed
+    as ``random_state`` and ``evaluate.options`` as per-metric options. ``gaussian_tc``: TC_mean and
+    TC_sample (RTC-VAE: Cheng et al. 2020, §6, Prop. 1) on ``size`` held-out points drawn with
+    ``torch.Generator`` seeded by the run seed. ``layers`` (DeVAE): the metrics of each listed
+    layer's mean representation as ``<score>/layer<i>``, and its reconstruction −log p(x|z_i)
+    averaged over the held-out points as ``reconstruction/layer<i>`` (the DeVAE paper, an anonymous
+    ICLR submission, Tables 2-4). ``test_data``: the metrics run on the run's data set rebuilt with
     these options (a held-out draw) instead of the training set. A metric option
     ``code_groups: regularizer`` becomes the run's latent groups (:func:`run_latent_groups`).
     """

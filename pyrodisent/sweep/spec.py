@@ -2,7 +2,7 @@
 
 A sweep file is a YAML mapping::
 
-    name: seed000-small
+    name: stcvae-capacity-small
     base: {seed: 0, model: {...}, data: {...}, regularizers: [...], train: {...}}
     # or  base: ../quickstart.yaml   (a run config file, relative to the sweep file)
     set: {train.steps: 300}                 # fixed changes to the base (no column), as --set
@@ -28,7 +28,7 @@ has ``key`` (a dotted config path, list items by index, as ``--set``), ``name`` 
 in ``results.csv`` and its variable; default: the key) and ``values``. A string value
 ``"${name}"`` anywhere in the config is replaced by that axis' value (a typed value when the
 string is exactly the placeholder), so one axis can drive several keys — e.g. the TC weight
-of FactorVAE and the η = max(10, β) of RTC-VAE's variance penalty (seed 001 Table 1).
+of FactorVAE and the η = max(10, β) of RTC-VAE's variance penalty (Cheng et al. 2020, Table 1).
 
 Trials are ordered grid (first axis slowest) × random sample × seed. Random sample s is
 drawn from ``numpy.random.default_rng([random.seed, s])``: the same draw at every grid
@@ -109,10 +109,10 @@ class Resources:
 class Evaluation:
     metrics: list[str] = field(default_factory=list)
     fast: bool = True
-    gaussian_tc: bool = False  # TC_mean / TC_sample of seed 001 §6 on held-out points
+    gaussian_tc: bool = False  # TC_mean / TC_sample (Cheng et al. 2020, §6) on held-out points
     size: int = 5000  # held-out points for gaussian_tc
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-metric keyword arguments
-    # DeVAE: score each listed layer's representation and reconstruction (seed 004 Table 2)
+    # DeVAE: score each listed layer's representation and reconstruction (DeVAE paper, Table 2)
     layers: list[int] = field(default_factory=list)
     # data options that make a held-out set the metrics run on (e.g. {seed: 1}: a fresh draw
     # of a synthetic set with the same mixing; PDisVAE §4.1 "PC on the test set")

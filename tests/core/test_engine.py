@@ -1,4 +1,4 @@
-"""The training engine: run directory, resume, NaN handling, SIGINT, bad configs (issue 2)."""
+"""The training engine: run directory, resume, NaN handling, SIGINT, bad configs."""
 
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ def plug_in_mi(a, b):
 
 
 def gaussian_partial_correlation(latents, groups):
-    """½(Σ_g log|Σ_g| − log|Σ|): PC of the Gaussian fitted to the latents (seed 003 eq. 3 / seed 001 eq. 5)."""
+    """½(Σ_g log|Σ_g| − log|Σ|): PC of the Gaussian fitted to the latents (PDisVAE, eq. 3; RTC-VAE,
+    Cheng et al. 2020, eq. 5)."""
     cov = np.cov(latents.T)
     return 0.5 * (sum(np.linalg.slogdet(cov[np.ix_(g, g)])[1] for g in groups) - np.linalg.slogdet(cov)[1])
 
@@ -105,12 +106,12 @@ def test_independent_latents_are_independent_and_non_gaussian():
 
 # ---------------------------------------------------------------- correlated Gaussians
 @pytest.mark.parametrize("dim, rho", [(10, 0.3), (10, 0.9), (100, 0.6)])
-def test_paired_gaussian_matches_seed004_eq9(dim, rho):
+def test_paired_gaussian_matches_devae_eq9(dim, rho):
     data = get_dataset("correlated_gaussian", dim=dim, rho=rho, n=50)
     assert math.isclose(data.total_correlation, -dim / 4 * math.log(1 - rho**2), rel_tol=1e-10)
 
 
-def test_seed004_table1_true_tc_values():
+def test_devae_table1_true_tc_values():
     for dim, rho, tc in [(10, 0.3, 0.24), (10, 0.6, 1.12), (10, 0.9, 4.15), (100, 0.9, 41.52), (1000, 0.9, 415.18)]:
         sigma = correlation_matrix(dim, rho, "paired")
         assert abs(gaussian_total_correlation(sigma) - tc) < 0.01

@@ -1,4 +1,5 @@
-"""CorrelatedNormal (seed 002 eq. 11-12, App. B) vs dense-Gaussian closed forms and Monte Carlo."""
+"""CorrelatedNormal (Yang et al. 2020, the mutual-information paper, eq. 11-12, App. B) vs
+dense-Gaussian closed forms and Monte Carlo."""
 
 import math
 

@@ -1,4 +1,5 @@
-"""The logcosh prior (seed 003 §2.2) is Logistic(0, √3/π): unit variance, sech² density."""
+"""The logcosh prior (PDisVAE, an anonymous ICLR submission, §2.2) is Logistic(0, √3/π): unit
+variance, sech² density."""
 
 import math
 
@@ -10,7 +11,7 @@ from pyrodisent.distributions import LOGCOSH_SCALE, logcosh_log_density, logcosh
 
 
 def _sech2_density(z: float) -> float:
-    """π sech²(π z / (2√3)) / (4√3), written out as in seed 003 §2.2."""
+    """π sech²(π z / (2√3)) / (4√3), written out as in PDisVAE, §2.2."""
     return math.pi / (4 * math.sqrt(3)) / math.cosh(math.pi * z / (2 * math.sqrt(3))) ** 2
 
 

@@ -1,4 +1,4 @@
-"""LpNested (ISA-VAE prior; DESIGN.md §5): normalization, sampler moments, special cases."""
+"""LpNested (ISA-VAE prior, Stühmer et al. 2020): normalization, sampler moments, special cases."""
 
 import math
 
@@ -19,7 +19,8 @@ def _grid(n_dims: int, half_width: float, points: int):
 
 
 def _isa_formula(z, p0, groups, s):
-    """DESIGN.md §5's closed form for the two-level ISA tree, written independently."""
+    """The closed form for the two-level ISA tree (docs/guides_priors/lp_nested_prior.md), written
+    independently."""
     n = sum(nj for _, nj in groups)
     l0 = len(groups)
     const = l0 * math.log(p0) - n * math.log(2) - (n / p0) * math.log(s)
@@ -35,7 +36,7 @@ def _isa_formula(z, p0, groups, s):
     return const - f_p0 / s
 
 
-def test_log_prob_is_designs_isa_formula():
+def test_log_prob_is_the_isa_closed_form():
     groups = [(2.1, 3), (1.4, 2), (0.8, 1)]
     prior = LpNested(1.7, groups, scale=1.3)
     z = torch.randn(50, 6, dtype=D64, generator=torch.Generator().manual_seed(0))

@@ -150,7 +150,7 @@ def test_posterior_family_duck_typing_and_unsupported_families():
     cov = torch.diag_embed(scale.square()) + 0.01
     assert posterior_family(MultivariateNormal(loc, cov)).kind == "full"
 
-    class Correlated:  # the attribute layout of seed 002's correlated-noise guide
+    class Correlated:  # the attribute layout of the correlated-noise guide (Yang et al. 2020)
         def __init__(self):
             self.loc, self.scale, self.rho = loc, scale, torch.tensor(0.5)
 

@@ -1,5 +1,6 @@
-"""Closed-form Gaussian TC (seed 001 Prop. 1), TC decomposition paths (seed 000 §3.2-3.4),
-Monte-Carlo TC (seed 002 App. D) and the XOR table of seed 003 Table 2."""
+"""Closed-form Gaussian TC (RTC-VAE, Cheng et al. 2020, Prop. 1), TC decomposition paths
+(β-STCVAE, Chen et al. 2022, §3.2-3.4), Monte-Carlo TC (Yang et al. 2020, the mutual-information
+paper, App. D) and the XOR table of PDisVAE (an anonymous ICLR submission), Table 2."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def test_every_path_sums_to_the_closed_form_tc(D, path):
     assert all(t.value.item() >= -1e-12 for t in p.terms)  # every term is a mutual information
 
 
-def test_bottom_up_rounds_follow_seed000_eq2_to_5():
+def test_bottom_up_rounds_follow_stcvae_eq2_to_5():
     p = tc_path("bottom_up", 5)
     assert [(t.a, t.b, t.round) for t in p.terms] == [
         ((0,), (1,), 1), ((2,), (3,), 1),  # MU_joint_1, z_r = z_4 waits
@@ -103,7 +104,7 @@ def test_batch_paths_telescope_to_the_batch_tc_and_track_the_gaussian_terms():
         assert t_est.value.item() == pytest.approx(t_true.value.item(), abs=0.06)
 
 
-def test_monte_carlo_tc_of_seed002_matches_the_exact_mixture_and_is_reproducible():
+def test_monte_carlo_tc_of_yang_et_al_2020_matches_the_exact_mixture_and_is_reproducible():
     g = torch.Generator().manual_seed(0)
     B, D = 64, 3
     loc = torch.randn(B, D, generator=g, dtype=torch.float64) @ torch.tensor(

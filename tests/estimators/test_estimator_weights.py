@@ -1,4 +1,5 @@
-"""The minibatch weightings against DESIGN.md §4, seed 001 App. 1.2 and seed 003 eq. 4, 13-16."""
+"""The minibatch weightings against docs/estimators.md, RTC-VAE (Cheng et al. 2020), App. 1.2 and
+PDisVAE (an anonymous ICLR submission), eq. 4, 13-16."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def weights(M, N, method):
     return log_importance_weights(M, N, method, dtype=torch.float64).exp()
 
 
-def test_is_weights_are_seed003_eq4():
+def test_is_weights_are_pdisvae_eq4():
     M, N = 5, 40
     W = weights(M, N, "is")
     for i in range(M):
@@ -30,7 +31,7 @@ def test_is_weights_are_seed003_eq4():
     assert torch.allclose(W.sum(1), torch.ones(M, dtype=torch.float64))
 
 
-def test_mss_weights_are_seed001_mss1_on_the_diagonal():
+def test_mss_weights_are_rtcvae_paper_mss1_on_the_diagonal():
     M, N = 6, 50
     m = M - 1
     W = weights(M, N, "mss")
@@ -63,8 +64,8 @@ def test_mws_weight_keeps_the_constant_log_nm():
 
 @pytest.mark.parametrize("M,N", [(2, 2), (3, 10), (8, 100), (64, 1000), (256, 737280)])
 @pytest.mark.parametrize("method", ["is", "mss"])
-def test_inverse_weight_datasets_have_the_variances_of_seed003_eq14_15(M, N, method):
-    # The dataset N·W[i, :] of every row of the weight matrix is seed 003's IS0 / MSS0.
+def test_inverse_weight_datasets_have_the_variances_of_pdisvae_eq14_15(M, N, method):
+    # The dataset N·W[i, :] of every row of the weight matrix is PDisVAE's IS0 / MSS0.
     W = weights(M, N, method)
     exact = sorted(inverse_weight_dataset(M, N, method))
     for i in range(M):
@@ -87,7 +88,7 @@ def test_is_variance_is_below_mss_for_batches_above_two(M, N):
 
 
 def _density_estimates(method, N=10, M=3, seed=0):
-    """Every value q̂(z) can take for z ~ q(z|n*) on a toy 1-D dataset (seed 003 App. A.3.3:
+    """Every value q̂(z) can take for z ~ q(z|n*) on a toy 1-D dataset (PDisVAE, App. A.3.3:
     10 points, batches of 3), with its probability: the batch holds n* and a uniformly random
     ordered draw of M − 1 others (the last one is the stratum element of MSS)."""
     g = torch.Generator().manual_seed(seed)

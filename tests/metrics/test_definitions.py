@@ -152,7 +152,7 @@ def test_affine_r2_by_hand():
 
 def test_grouping_search_enumerates_each_partition_once():
     found = list(_groupings(list(range(6)), [2, 2, 2]))
-    assert len(found) == count_groupings([2, 2, 2]) == 15  # seed 003: K!/(G!(H!)^G)
+    assert len(found) == count_groupings([2, 2, 2]) == 15  # PDisVAE: K!/(G!(H!)^G)
     assert len({tuple(tuple(g) for g in sorted(p)) for p in found}) == 15
     mixed = list(_groupings(list(range(5)), [2, 3]))
     assert len(mixed) == count_groupings([2, 3]) == 10

@@ -3,8 +3,8 @@
 - perfect representation (codes = factors): MIG, SAP, DCI-D, FactorVAE, BetaVAE near 1;
 - codes independent of the factors: MIG, SAP, DCI-D near 0; FactorVAE and BetaVAE at chance
   (1/K: a classifier of K factors cannot score below chance);
-- one factor split over two independent dims (seed 001 §6.3 factor disintegration): MIG and
-  SAP drop for that factor;
+- one factor split over two independent dims (RTC-VAE, Cheng et al. 2020, §6.3: factor
+  disintegration): MIG and SAP drop for that factor;
 - grouped MIG with size-1 groups equals MIG; aligned R² recovers a known permutation.
 """
 
@@ -73,7 +73,7 @@ def test_mig(codes):
 
 
 def test_sap(codes):
-    # SAP as the R² of seed 001 §6.4 (continuous_factors=True): optimal value 1
+    # SAP as the R² of Cheng et al. 2020, §6.4 (continuous_factors=True): optimal value 1
     assert metrics.sap(*codes["perfect"], continuous_factors=True)["sap"] > 0.95
     assert metrics.sap(*codes["independent"], continuous_factors=True)["sap"] < 0.05
     split = metrics.sap(*codes["split"], continuous_factors=True)
@@ -161,7 +161,7 @@ def test_same_seed_same_number(data):
 def test_aligned_r2_recovers_a_known_permutation_of_groups():
     rs = np.random.RandomState(11)
     true = rs.randn(1000, 6)
-    true[:, 1] += 0.8 * true[:, 0]  # entangled within groups (seed 003 §4.1)
+    true[:, 1] += 0.8 * true[:, 0]  # entangled within groups (PDisVAE, §4.1)
     true[:, 3] -= 0.5 * true[:, 2]
     permutation = [2, 0, 1]  # estimated group g holds true group permutation[g]
     codes = np.concatenate(

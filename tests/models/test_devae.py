@@ -1,4 +1,5 @@
-"""DeVAE (seed 004 §2.2-2.4): layer transforms, per-layer β, layer draw, K = 1 is a β-VAE."""
+"""DeVAE (an anonymous ICLR submission, §2.2-2.4): layer transforms, per-layer β, layer draw,
+K = 1 is a β-VAE."""
 
 import math
 
@@ -43,7 +44,7 @@ def test_layer_i_mean_and_scale_are_the_disentanglement_invariant_transform_of_l
 def test_transforms_start_at_identity_and_the_decoder_reads_the_layer_embedding():
     model = _devae()
     assert torch.equal(model.w1, torch.zeros(2, 4)) and torch.equal(model.w2, torch.zeros(2, 4))
-    assert model.layer_embedding.weight.shape == (3, 4)  # v_i ∈ R^D (seed 004 eq. 2)
+    assert model.layer_embedding.weight.shape == (3, 4)  # v_i ∈ R^D (DeVAE, eq. 2)
     z = torch.randn(5, 4)
     assert not torch.allclose(model.decode(z, 0), model.decode(z, 2))
     expected = model.decoder(torch.cat([z, model.layer_embedding.weight[1].expand(5, 4)], -1))
@@ -207,7 +208,7 @@ def test_registered_as_a_model_and_validated():
 
 
 def test_linear_connection_gives_layer_i_the_pushforward_by_the_product_of_the_maps():
-    # seed 004 Table 2, "linear transformation": z_{j+1} = W_j z_j, so
+    # DeVAE, Table 2, "linear transformation": z_{j+1} = W_j z_j, so
     # q(z_i|x) = N(A_i μ_0, A_i diag(σ_0²) A_iᵀ) with A_i = W_{i-1} ⋯ W_0.
     model = _devae(connection="linear")
     x = _data()
@@ -237,7 +238,7 @@ def test_linear_connection_gives_layer_i_the_pushforward_by_the_product_of_the_m
 
 
 def test_parallel_connection_trains_only_the_drawn_layers_own_encoder():
-    # seed 004 Table 2, "parallel": independent latent spaces, one encoder per layer.
+    # DeVAE, Table 2, "parallel": independent latent spaces, one encoder per layer.
     model = _devae(connection="parallel", betas=[1.0, 10.0])
     x = _data()
     assert not torch.allclose(model.encode(x, layer=0)[0], model.encode(x, layer=1)[0])

@@ -1,4 +1,5 @@
-"""VAE with the correlated-noise guide (seed 002) and the logcosh / L^p-nested priors (seed 003)."""
+"""VAE with the correlated-noise guide (Yang et al. 2020, the mutual-information paper) and the
+logcosh / L^p-nested priors (PDisVAE, an anonymous ICLR submission)."""
 
 import math
 
@@ -39,7 +40,7 @@ def test_correlated_guide_posterior_is_the_seed_002_family():
     assert isinstance(q, CorrelatedNormal)
     assert torch.equal(q.loc, loc) and torch.equal(q.scale, scale)
     assert torch.allclose(q.rho, torch.full((16,), 0.9))
-    assert _vae(guide="correlated").rho == 0.9  # seed 002's value is the default
+    assert _vae(guide="correlated").rho == 0.9  # the value of Yang et al. 2020 is the default
 
 
 @pytest.mark.parametrize("make_elbo", [TraceMeanField_ELBO, DisentELBO])
@@ -159,7 +160,7 @@ def test_aggregate_estimators_use_the_correlated_guides_full_quadratic_form():
     q = batch.posterior
     assert isinstance(q, CorrelatedNormal)
     assert torch.allclose(batch.log_posterior(), q.log_prob(batch.z))
-    # IS weights (seed 003 eq. 4): W[i,i] = 1/N, W[i,j≠i] = (N−1)/(N(M−1))
+    # IS weights (PDisVAE, eq. 4): W[i,i] = 1/N, W[i,j≠i] = (N−1)/(N(M−1))
     log_w = torch.full((M, M), math.log((N - 1) / (N * (M - 1))))
     log_w.fill_diagonal_(math.log(1 / N))
     est = batch.log_aggregate("is", dims=True)

@@ -1,4 +1,5 @@
-"""DIP-VAE-I and -II (Kumar et al. 2018; DESIGN.md §3): the terms on hand-built covariances."""
+"""DIP-VAE-I and -II (Kumar et al. 2018; docs/methods/dipvae.md): the terms on hand-built
+covariances."""
 
 from __future__ import annotations
 

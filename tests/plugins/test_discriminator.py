@@ -1,5 +1,6 @@
-"""FactorVAE's discriminator TC (seed 001 eq. 6): accuracy on Gaussians with a known TC,
-checkpoint round trip, isolation from the VAE's gradients, end to end in DisentELBO."""
+"""FactorVAE's discriminator TC (RTC-VAE, Cheng et al. 2020, eq. 6): accuracy on Gaussians with a
+known TC (DeVAE, an anonymous ICLR submission, §3.2), checkpoint round trip, isolation from the
+VAE's gradients, end to end in DisentELBO."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def one_thread():
 
 
 def paired_covariance(latent_dim: int, rho: float, dtype=torch.float32) -> torch.Tensor:
-    """Two halves, dim i of the first correlated with dim i of the second by rho (seed 004 §3.2)."""
+    """Two halves, dim i of the first correlated with dim i of the second by rho (DeVAE, §3.2)."""
     half = latent_dim // 2
     ones = torch.ones(half, dtype=dtype)
     return torch.eye(latent_dim, dtype=dtype) + rho * (torch.diag(ones, half) + torch.diag(ones, -half))
@@ -50,7 +51,7 @@ def trained_estimate(rho: float, latent_dim: int = 4, steps: int = 1000, seed: i
         return reg.total_correlation(gaussian_batch(cov, 20000, gen).z).item()
 
 
-# seed 004 Table 1, "TC" column
+# the DeVAE paper, Table 1, "TC" column
 PAPER_TRUE_TC = {(10, 0.3): 0.24, (10, 0.6): 1.12, (10, 0.9): 4.15, (100, 0.3): 2.36, (100, 0.6): 11.16,
                  (100, 0.9): 41.52, (1000, 0.3): 23.58, (1000, 0.6): 111.57, (1000, 0.9): 415.18}
 

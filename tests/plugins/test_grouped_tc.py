@@ -1,4 +1,5 @@
-"""The grouped_tc plugin: β-STCVAE (seed 000 eq. 9) and HFVAE (seed 000 eq. 10)."""
+"""The grouped_tc plugin: β-STCVAE (Chen et al. 2022, eq. 9) and HFVAE (Esmaeili et al. 2019, as
+Chen et al. 2022 write it in eq. 10)."""
 
 from __future__ import annotations
 
@@ -96,7 +97,7 @@ def test_correlated_and_unsupported_posteriors():
         regularizer("grouped_tc").penalty(lap)
 
 
-def test_trains_with_the_correlated_guide_of_seed002():
+def test_trains_with_the_correlated_guide_of_yang_et_al_2020():
     torch.manual_seed(0)
     vae = VAE((1, 12, 12), latent_dim=4, encoder="mlp", hidden_width=32, guide="correlated", rho=0.9)
     x = (torch.rand(16, 1, 12, 12) > 0.5).float()

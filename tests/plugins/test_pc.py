@@ -1,4 +1,4 @@
-"""The pc plugin: PDisVAE, −ELBO + β·PC (seed 003 eq. 3)."""
+"""The pc plugin: PDisVAE (an anonymous ICLR submission), −ELBO + β·PC (eq. 3)."""
 
 from __future__ import annotations
 

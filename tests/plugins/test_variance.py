@@ -1,4 +1,4 @@
-"""RTC-VAE's variance penalty η·Σ_k E_x[σ_k²(x)] (seed 001 eq. 4) and η = max(10, β)."""
+"""RTC-VAE's variance penalty η·Σ_k E_x[σ_k²(x)] (Cheng et al. 2020, eq. 4) and η = max(10, β)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sweeps on a local Ray (issue 8): a 2 × 2 grid, a failing trial, a killed worker, a killed sweep.
+"""Sweeps on a local Ray: a 2 × 2 grid, a failing trial, a killed worker, a killed sweep.
 
 One Ray instance (2 CPUs) serves the whole module; the killed-sweep test runs its driver
 in a subprocess that joins it with ``--address``. Trials train a small MLP β-TCVAE on a

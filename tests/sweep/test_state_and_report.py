@@ -113,8 +113,8 @@ def test_prepare_keeps_records_and_writes_atomically(tmp_path):
     assert rows[1]["state"] == "pending" and rows[1]["train.steps"] == 2  # the axis column survives
 
 
-def test_grouping_coefficient_normalizer_matches_seed000():
-    # seed 000 §4.4.1: n = 12 -> grouping factors [1, 2, 3, 4, 6], coefficients i/6
+def test_grouping_coefficient_normalizer_matches_stcvae_paper():
+    # Chen et al. 2022, §4.4.1: n = 12 -> grouping factors [1, 2, 3, 4, 6], coefficients i/6
     assert largest_proper_divisor(12) == 6 and largest_proper_divisor(7) == 1 and largest_proper_divisor(20) == 10
     # Fig. 5: the β-TCVAE reference is the mean of 1/m over latent dims [6, 8, ..., 20] = 0.178
     rows = [{"capacity": 100, "latent_dim": n, "grouping_factor": 1, "loss.elbo": -1.0} for n in range(6, 21, 2)]
@@ -150,11 +150,11 @@ def test_plots_are_drawn_or_explained(tmp_path):
     lines = plot_metric_violins(rows, tmp_path)
     assert lines == ["wrote violin_mig.png: metric.mig over 2 model(s), split by rho"]
     note = plot_tc_vs_grouping(rows, tmp_path / "b.png")
-    assert note.startswith("skipped tc_vs_grouping_factor.png (seed 000 Fig. 3): no column for grouping_factor")
+    assert note.startswith("skipped tc_vs_grouping_factor.png (Chen et al. 2022, Fig. 3): no column for grouping_factor")
     assert not (tmp_path / "b.png").exists()
     tc_rows = [{"grouping_factor": i, "latent_dim": 12, "loss.grouped_tc/tc": 3.0 / i} for i in (1, 2, 3)]
     assert plot_tc_vs_grouping(tc_rows, tmp_path / "c.png").startswith("wrote c.png: loss.grouped_tc/tc")
-    assert plot_per_layer(rows, tmp_path / "d.png").startswith("skipped per_layer.png (seed 004 Table 2)")
+    assert plot_per_layer(rows, tmp_path / "d.png").startswith("skipped per_layer.png (DeVAE, Table 2)")
     layer_rows = [{"model": "single", "metric.mig/layer0": 0.2, "metric.reconstruction/layer0": 40.0}] + [
         {"model": "devae", "metric.mig/layer0": 0.3, "metric.mig/layer1": 0.3, "metric.mig/layer2": 0.3,
          "metric.reconstruction/layer0": 43.0, "metric.reconstruction/layer1": 75.0,
@@ -205,7 +205,7 @@ def test_a_second_driver_on_the_same_directory_is_refused(tmp_path):
 
 
 def test_per_layer_scores_of_a_devae_trial(tiny_config, tmp_path):
-    # seed 004 Table 2 scores MIG and reconstruction per layer: evaluate.layers does so.
+    # The DeVAE paper's Table 2 scores MIG and reconstruction per layer: evaluate.layers does so.
     from pyrodisent.engine import train
     from pyrodisent.errors import UserError
     from pyrodisent.sweep.runner import evaluate_trial
