@@ -9,8 +9,8 @@
   the decoder mirrors it (1×1 upconv 512, (H/16)×(W/16) upconv 64, 4 × 4×4 upconv stride 2 with 64,
   32, 32, C channels). H and W must be divisible by 16 (64×64 in the paper).
 - ``linear`` — PDisVAE (an anonymous ICLR submission) §4.1, whose synthetic data come from a
-  linear map, so it trains a linear encoder and decoder: encoder one affine map x → [μ, raw σ] (2·D outputs), decoder one
-  affine map z → x. ``hidden_width`` and ``hidden_layers`` are ignored. Works for any input shape.
+  linear map, so it trains a linear encoder and decoder: encoder one affine map
+  x → [μ, raw σ] (2·D outputs), decoder one affine map z → x. ``hidden_width`` and ``hidden_layers`` are ignored. Works for any input shape.
 - ``burgess`` — the "deep CNN VAE" of Burgess et al. 2018 (App. A.1), which PDisVAE §4.2
   trains on pdSprites: 4 × [4×4 conv, 32 channels, stride 2 pad 1, ReLU], FC 256 + ReLU,
   FC 256 + ReLU, FC 2·D; the decoder mirrors it (FC 256, FC 256, FC 32·H/16·W/16, 4 × 4×4
