@@ -21,7 +21,8 @@ per data point,
 (with γ = 0, the β-STCVAE default, the second term *removes* the within-group TC from the
 loss). Grouping factor 1 makes every group a single dim: TC_joint = TC, Σ_g TC(z_g) = 0, and the
 loss is β-TCVAE's −ELBO + (β − 1)·TC. All terms are minibatch estimates through log q̂(z), log
-q̂(z_g) and log q̂(z_d) with the chosen weighting (docs/estimators.md): ``mss`` by default
+q̂(z_g) and log q̂(z_d) (``PosteriorBatch.kl_decomposition``, shared with ``tc`` in the same
+ELBO) with the chosen weighting (docs/estimators.md): ``mss`` by default
 (Chen et al. 2022, §3.3.1, train with stratified sampling; our ``mss`` has the corrected weights of
 RTC-VAE, Cheng et al. 2020), ``is`` (HFVAE's and PDisVAE's, an anonymous ICLR submission), ``mws``,
 ``mss_chen_code``. True values (all constants kept) are logged as ``grouped_tc/tc_joint``,
@@ -34,7 +35,7 @@ import numbers
 
 import torch
 
-from pyrodisent import PosteriorBatch, Regularizer, UnsupportedPosteriorError, hookimpl
+from pyrodisent import PosteriorBatch, Regularizer, hookimpl
 from pyrodisent.estimators import ESTIMATOR_METHODS, grouping_factor_groups, normalize_groups
 from pyrodisent.regularizer import check_weight
 
@@ -90,26 +91,20 @@ class GroupedTotalCorrelation(Regularizer):
             return normalize_groups(self.groups, latent_dim)
         return grouping_factor_groups(latent_dim, self.grouping_factor)
 
+    def prepare(self, posterior: PosteriorBatch) -> None:
+        posterior.request_aggregate(self.estimator, groups=self.group_lists(posterior.latent_dim), dims=True)
+
     def penalty(self, posterior: PosteriorBatch) -> dict[str, torch.Tensor]:
-        groups = self.group_lists(posterior.latent_dim)
-        est = posterior.log_aggregate(self.estimator, groups=groups, dims=True)
-        groups_sum, dims_sum = est.groups.sum(-1), est.dims.sum(-1)
-        tc_joint = (est.joint - groups_sum).mean()
-        tc_within = (groups_sum - dims_sum).mean()
-        mi = (posterior.log_posterior() - est.joint).mean()
-        posterior.record("grouped_tc/tc_joint", tc_joint)
-        posterior.record("grouped_tc/tc_within", tc_within)
-        posterior.record("grouped_tc/tc", tc_joint + tc_within)
-        posterior.record("grouped_tc/mi", mi)
-        try:
-            dwkl = (est.dims - posterior.log_prior_dims()).sum(-1).mean()
-        except UnsupportedPosteriorError:
-            pass  # a prior that does not factorize over dims: DWKL is not logged
-        else:
-            posterior.record("grouped_tc/dwkl", dwkl)
-        terms = {"tc_joint": (self.beta - 1.0) * tc_joint}
+        kl = posterior.kl_decomposition(self.estimator, groups=self.group_lists(posterior.latent_dim))
+        posterior.record("grouped_tc/tc_joint", kl["tc_joint"])
+        posterior.record("grouped_tc/tc_within", kl["tc_within"])
+        posterior.record("grouped_tc/tc", kl["tc"])
+        posterior.record("grouped_tc/mi", kl["mi"])
+        if "dwkl" in kl:  # not for a prior that does not factorize over dims
+            posterior.record("grouped_tc/dwkl", kl["dwkl"])
+        terms = {"tc_joint": (self.beta - 1.0) * kl["tc_joint"]}
         if self.gamma != 1.0:
-            terms["tc_within"] = (self.gamma - 1.0) * tc_within
+            terms["tc_within"] = (self.gamma - 1.0) * kl["tc_within"]
         return terms
 
 

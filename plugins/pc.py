@@ -11,7 +11,9 @@ VAE). Groups may differ in size: give ``groups`` as sizes ``[2, 2, 3]`` or dim l
 ``num_groups`` G and ``group_rank`` H for G groups of H dims (K = G × H, §4).
 PC is estimated with importance sampling (``is``, eq. 4, unbiased with the lowest
 variance, App. A.3) by default; β = 4 is the paper's setting (recommended range 2-10).
-The true PC (all constants kept) is logged as ``pc/pc``.
+The true PC (all constants kept) is logged as ``pc/pc``. PC is the TC_joint of
+``PosteriorBatch.kl_decomposition``; with ``tc`` in the same ELBO both come from one pass
+over the pairwise densities.
 """
 
 from __future__ import annotations
@@ -78,10 +80,12 @@ class PartialCorrelation(Regularizer):
         except ValueError as exc:
             raise ValueError(f"pc: {exc}") from None
 
+    def prepare(self, posterior: PosteriorBatch) -> None:
+        posterior.request_aggregate(self.estimator, groups=self.group_lists(posterior.latent_dim), dims=False)
+
     def penalty(self, posterior: PosteriorBatch) -> dict[str, torch.Tensor]:
         groups = self.group_lists(posterior.latent_dim)
-        est = posterior.log_aggregate(self.estimator, groups=groups, dims=False)
-        pc = (est.joint - est.groups.sum(-1)).mean()
+        pc = posterior.kl_decomposition(self.estimator, groups=groups, dims=False)["tc_joint"]
         posterior.record("pc/pc", pc)
         return {"pc": self.beta * pc}
 

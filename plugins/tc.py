@@ -7,7 +7,8 @@ The ELBO already holds KL = MI + TC + DWKL once, so the plugin adds
     (α − 1)·MI + (β − 1)·TC + (γ − 1)·DWKL
 
 per data point; with α = γ = 1 the loss is −ELBO + (β − 1)·TC. MI, TC and DWKL are batch
-estimates through log q̂(z) and log q̂(z_d) with the chosen weighting (docs/estimators.md:
+estimates through log q̂(z) and log q̂(z_d) (``PosteriorBatch.kl_decomposition``, shared with
+``grouped_tc`` and ``pc`` in the same ELBO) with the chosen weighting (docs/estimators.md:
 ``mss`` — Chen's stratified sampling with the corrected weights of RTC-VAE (Cheng et al. 2020),
 the default; ``is`` — PDisVAE (anonymous ICLR submission), eq. 4; ``mws``; ``mss_chen_code``).
 True values (all constants kept) are logged as ``tc/mi``, ``tc/tc`` and ``tc/dwkl``. Default
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from pyrodisent import PosteriorBatch, Regularizer, UnsupportedPosteriorError, hookimpl
+from pyrodisent import PosteriorBatch, Regularizer, hookimpl
 from pyrodisent.estimators import ESTIMATOR_METHODS
 from pyrodisent.regularizer import check_weight
 
@@ -36,25 +37,23 @@ class TotalCorrelation(Regularizer):
         self.estimator = estimator
         self._hyperparameters = {"alpha": self.alpha, "beta": self.beta, "gamma": self.gamma, "estimator": estimator}
 
+    def prepare(self, posterior: PosteriorBatch) -> None:
+        posterior.request_aggregate(self.estimator, dims=True)
+
     def penalty(self, posterior: PosteriorBatch) -> dict[str, torch.Tensor]:
-        est = posterior.log_aggregate(self.estimator, dims=True)
-        mi = (posterior.log_posterior() - est.joint).mean()
-        tc = (est.joint - est.dims.sum(-1)).mean()
-        posterior.record("tc/mi", mi)
-        posterior.record("tc/tc", tc)
+        kl = posterior.kl_decomposition(self.estimator)
+        posterior.record("tc/mi", kl["mi"])
+        posterior.record("tc/tc", kl["tc"])
         terms = {}
         if self.alpha != 1.0:
-            terms["mi"] = (self.alpha - 1.0) * mi
-        terms["tc"] = (self.beta - 1.0) * tc
-        try:
-            dwkl = (est.dims - posterior.log_prior_dims()).sum(-1).mean()
-        except UnsupportedPosteriorError:
+            terms["mi"] = (self.alpha - 1.0) * kl["mi"]
+        terms["tc"] = (self.beta - 1.0) * kl["tc"]
+        if "dwkl" in kl:
+            posterior.record("tc/dwkl", kl["dwkl"])
             if self.gamma != 1.0:
-                raise
-        else:
-            posterior.record("tc/dwkl", dwkl)
-            if self.gamma != 1.0:
-                terms["dwkl"] = (self.gamma - 1.0) * dwkl
+                terms["dwkl"] = (self.gamma - 1.0) * kl["dwkl"]
+        elif self.gamma != 1.0:
+            posterior.log_prior_dims()  # raises UnsupportedPosteriorError, saying why
         return terms
 
 

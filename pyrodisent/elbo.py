@@ -6,7 +6,9 @@ where the ELBO is :class:`pyro.infer.TraceMeanField_ELBO`'s (analytic KL where P
 one, Monte Carlo otherwise), ``term_{r,k}`` are the per-data-point penalties returned by
 regularizer r, and n is the number of data points the batch represents (the plate's full
 size when it subsamples). One guide pass per particle; the posterior batch (and its
-shared pairwise estimates) is built once per particle and shared by all regularizers.
+shared pairwise estimates) is built once per particle and shared by all regularizers: every
+regularizer's ``prepare`` declares what it needs before the first ``penalty``, so that, for
+example, ``tc`` with ``pc`` compute the pairwise densities once.
 
 It works as ``loss=`` of stock ``pyro.infer.SVI``, as a torch module loss
 (``DisentELBO(...)(model, guide)`` is an ``nn.Module``) and in pyrodisent's engine, which
@@ -103,6 +105,8 @@ class DisentELBO(TraceMeanField_ELBO):
                 training=torch.is_grad_enabled(),
             )
             n = posterior.num_represented
+            for reg in self.regularizers:
+                reg.prepare(posterior)
         else:
             n = _represented_count(model_trace)
         terms = {

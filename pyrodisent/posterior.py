@@ -5,6 +5,15 @@ z_i ~ q(z | x_i), the posterior distribution and its parameters per data point, 
 the batch size M, the dataset size N (the plate's ``full_size``) and the step number, and
 it caches the shared, expensive work — the pairwise log q(z_i | x_j) reductions behind
 log q̂(z) and its marginals — so that several regularizers pay for it once per step.
+
+Sharing works in two phases. Before any penalty, :class:`~pyrodisent.DisentELBO` calls every
+regularizer's ``prepare``, where it declares the estimates it will use
+(:meth:`PosteriorBatch.request_aggregate`). The first :meth:`PosteriorBatch.log_aggregate`
+or :meth:`PosteriorBatch.kl_decomposition` call then computes every declared estimate from
+one pass over the pairwise densities: several weightings share the densities, and a request
+without groups (``tc``) is answered by the pass of a grouped one (``pc``, ``grouped_tc``).
+Only two *different* groupings need two passes. An undeclared request still works; it
+costs a pass of its own when no earlier one covers it.
 """
 
 from __future__ import annotations
@@ -16,7 +25,12 @@ import torch
 from pyro.distributions import Independent, Normal
 from torch.distributions import Distribution, kl_divergence
 
-from pyrodisent.estimators import AggregateLogDensities, log_aggregate_posterior, normalize_groups
+from pyrodisent.estimators import (
+    AggregateLogDensities,
+    aggregate_log_densities_multi,
+    kl_decomposition,
+    normalize_groups,
+)
 
 # Defined with the estimators (which raise it too); re-exported here and from pyrodisent.
 from pyrodisent.estimators.families import (
@@ -24,6 +38,7 @@ from pyrodisent.estimators.families import (
     UnsupportedPosteriorError,
     posterior_family,
 )
+from pyrodisent.estimators.weights import check_method, log_importance_weights
 
 
 def _find_plate_size(site: dict) -> tuple[int | None, float]:
@@ -198,37 +213,87 @@ class PosteriorBatch:
             self._cache["gaussian_family"] = family
         return self._cache["gaussian_family"]
 
-    def log_aggregate(self, method: str = "is", groups=None, dims: bool = True) -> AggregateLogDensities:
-        """Cached minibatch estimates of log q(z), log q(z_d) and log q(z_g)
-        (docs/estimators.md)."""
-        family = self.gaussian_family()
-        group_key = None
-        if groups is not None:
-            group_key = tuple(tuple(g) for g in normalize_groups(groups, self.latent_dim))
-        key = ("aggregate", method, group_key, dims)
-        if key not in self._cache:
-            # A request with groups also answers the joint; reuse across keys where possible.
-            self._cache[key] = log_aggregate_posterior(
-                self.z, family.loc, family.scale, self.dataset_size, method, groups=group_key, dims=dims,
-                scale_tril=family.scale_tril, rho=family.rho,
+    def _group_key(self, groups) -> tuple[tuple[int, ...], ...] | None:
+        if groups is None:
+            return None
+        return tuple(tuple(g) for g in normalize_groups(groups, self.latent_dim))
+
+    def request_aggregate(self, method: str = "is", groups=None, dims: bool = True) -> None:
+        """Declare an estimate that a penalty will ask :meth:`log_aggregate` or
+        :meth:`kl_decomposition` for (call it from ``Regularizer.prepare``): every estimate
+        declared before the first of those calls is computed in the same pass (module
+        docstring)."""
+        check_method(method)
+        self._cache.setdefault("aggregate_requests", []).append((method, self._group_key(groups), bool(dims)))
+
+    def _covered(self, method: str, group_key, dims: bool) -> AggregateLogDensities | None:
+        """The part of an estimate already computed that answers a request, if one does."""
+        for grouping, estimates in self._cache.get("aggregates", ()):
+            est = estimates.get(method)
+            if est is None or (group_key is not None and grouping != group_key) or (dims and est.dims is None):
+                continue
+            return AggregateLogDensities(
+                joint=est.joint,
+                dims=est.dims if dims else None,
+                groups=est.groups if group_key is not None else None,
             )
-        return self._cache[key]
+        return None
 
-    def kl_decomposition(self, method: str = "is") -> dict[str, torch.Tensor]:
-        """Batch estimates of the KL decomposition (Chen et al. 2018; docs/methods/betatcvae.md):
-
-        E_x KL(q(z|x) ‖ p(z)) = MI(x; z) + TC(z) + Σ_d KL(q(z_d) ‖ p(z_d))
-
-        ``mi = mean_i[log q(z_i|x_i) − log q̂(z_i)]``, ``tc = mean_i[log q̂(z_i) − Σ_d log q̂(z_id)]``,
-        ``dwkl = mean_i Σ_d [log q̂(z_id) − log p(z_id)]``.
-        """
-        key = ("kl_decomposition", method)
-        if key not in self._cache:
-            est = self.log_aggregate(method, dims=True)
-            log_qz, log_qz_dims = est.joint, est.dims.sum(-1)
-            self._cache[key] = {
-                "mi": (self.log_posterior() - log_qz).mean(),
-                "tc": (log_qz - log_qz_dims).mean(),
-                "dwkl": (est.dims - self.log_prior_dims()).sum(-1).mean(),
+    def _compute_aggregates(self, family: GaussianFamily, requests) -> None:
+        """One pass of :func:`~pyrodisent.estimators.aggregate_log_densities_multi` per
+        grouping among the open requests; requests without groups join the first grouping."""
+        open_requests = [r for r in requests if self._covered(*r) is None]
+        groupings = list(dict.fromkeys(g for _, g, _ in open_requests if g is not None)) or [None]
+        plans: dict = {g: {} for g in groupings}  # grouping -> {method: per-dim marginals wanted}
+        for method, grouping, dims in open_requests:
+            plan = plans[grouping if grouping is not None else groupings[0]]
+            plan[method] = plan.get(method, False) or dims
+        store = self._cache.setdefault("aggregates", [])
+        for grouping, methods in plans.items():
+            log_weights = {
+                m: log_importance_weights(self.batch_size, self.dataset_size, m, device=self.z.device, dtype=self.z.dtype)
+                for m in methods
             }
+            estimates = aggregate_log_densities_multi(
+                self.z,
+                family,
+                log_weights,
+                groups=[list(g) for g in grouping] if grouping is not None else None,
+                dims=[m for m, wanted in methods.items() if wanted],
+            )
+            store.append((grouping, estimates))
+
+    def log_aggregate(self, method: str = "is", groups=None, dims: bool = True) -> AggregateLogDensities:
+        """Cached minibatch estimates of log q(z), log q(z_d) (``dims``) and log q(z_g)
+        (``groups``) with the weighting ``method`` (docs/estimators.md); with the estimates
+        declared by :meth:`request_aggregate`, computed in one pass."""
+        family = self.gaussian_family()
+        check_method(method)
+        request = (method, self._group_key(groups), bool(dims))
+        found = self._covered(*request)
+        if found is None:
+            self._compute_aggregates(family, self._cache.get("aggregate_requests", []) + [request])
+            found = self._covered(*request)
+        return found
+
+    def kl_decomposition(self, method: str = "is", groups=None, dims: bool = True) -> dict[str, torch.Tensor]:
+        """Batch estimates of the KL decomposition (Chen et al. 2018; with groups Chen et al.
+        2022, eq. 9-10, and PDisVAE, eq. 3; docs/estimators.md), from
+        :func:`pyrodisent.estimators.kl_decomposition` of :meth:`log_aggregate`:
+
+        E_x KL(q(z|x) ‖ p(z)) = MI(x; z) + TC(z) + Σ_d KL(q(z_d) ‖ p(z_d)),  TC = TC_joint + TC_within
+
+        Keys: ``mi``; with ``dims`` ``tc`` and, where the prior factorizes over dims, ``dwkl``;
+        with ``groups`` ``tc_joint`` (= PC) and, with ``dims`` too, ``tc_within``. Cached.
+        """
+        key = ("kl_decomposition", method, self._group_key(groups), bool(dims))
+        if key not in self._cache:
+            est = self.log_aggregate(method, groups, dims)
+            log_prior_dims = None
+            if est.dims is not None:
+                try:
+                    log_prior_dims = self.log_prior_dims()
+                except UnsupportedPosteriorError:
+                    pass  # a prior that does not factorize over dims: no DWKL
+            self._cache[key] = kl_decomposition(est, self.log_posterior(), log_prior_dims)
         return self._cache[key]

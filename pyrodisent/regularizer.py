@@ -4,6 +4,9 @@ A regularizer is a ``torch.nn.Module`` (so its own networks, buffers and optimiz
 travel in checkpoints and to the device). Each step, :class:`pyrodisent.DisentELBO` calls
 it with a :class:`~pyrodisent.posterior.PosteriorBatch` and adds every returned term to the
 loss. Terms are *per-data-point* expectations; the ELBO scales them to the plate's units.
+Before any regularizer's :meth:`Regularizer.penalty`, the ELBO calls every regularizer's
+:meth:`Regularizer.prepare`, where it declares the shared estimates it will use, so that the
+batch computes them for all regularizers at once.
 
 Plugins that train a network of their own (a discriminator, a critic) do so in
 :meth:`Regularizer.auxiliary_step`, which the ELBO calls after :meth:`penalty` on training
@@ -34,6 +37,13 @@ class Regularizer(torch.nn.Module, abc.ABC):
         Return ``{}`` for a pure diagnostic. Unweighted quantities worth logging go through
         ``posterior.record(name, value)``.
         """
+
+    def prepare(self, posterior: PosteriorBatch) -> None:
+        """Declare the shared estimates :meth:`penalty` will ask the batch for, e.g.
+        ``posterior.request_aggregate("is", groups=[2, 2])``; called on every regularizer
+        before the first penalty of the particle. The default declares nothing (an
+        undeclared estimate still works, at the cost of a pass of its own)."""
+        return None
 
     def auxiliary_step(self, posterior: PosteriorBatch) -> None:
         """Train the plugin's own parameters on this batch (training passes only).

@@ -10,7 +10,7 @@ its marginals (docs/estimators.md):
 - :mod:`.families` — diagonal, equicorrelated (Yang et al. 2020, the mutual-information paper)
   and full-covariance Gaussian posteriors;
 - :mod:`.aggregate` — log q̂(z), log q̂(z_d), log q̂(z_g) without the [M, M, D] tensor;
-- :mod:`.terms` — TC, PC, TC_joint, TC_within, MI, DWKL;
+- :mod:`.terms` — TC, PC, TC_joint, TC_within, MI, DWKL (one function, :func:`kl_decomposition`);
 - :mod:`.gaussian` — closed-form Gaussian TC (Cheng et al. 2020, Prop. 1), TC_mean / TC_sample;
 - :mod:`.montecarlo` — the Monte-Carlo TC of Yang et al. 2020, App. D;
 - :mod:`.decomposition` — the TC decomposition paths of Chen et al. 2022, §3.2-3.4;
@@ -22,6 +22,7 @@ from __future__ import annotations
 from pyrodisent.estimators.aggregate import (
     AggregateLogDensities,
     aggregate_log_densities,
+    aggregate_log_densities_multi,
     grouping_factor_groups,
     log_aggregate_posterior,
     log_aggregate_posterior_naive,
@@ -55,6 +56,7 @@ from pyrodisent.estimators.gaussian import (
 )
 from pyrodisent.estimators.montecarlo import monte_carlo_total_correlation
 from pyrodisent.estimators.terms import (
+    kl_decomposition,
     kl_decomposition_terms,
     partial_correlation,
     total_correlation,
@@ -74,6 +76,7 @@ __all__ = [
     "TCPath",
     "UnsupportedPosteriorError",
     "aggregate_log_densities",
+    "aggregate_log_densities_multi",
     "discrete_mutual_information",
     "discrete_partial_correlation",
     "discrete_total_correlation",
@@ -85,6 +88,7 @@ __all__ = [
     "grouping_factor_groups",
     "inverse_weight_dataset",
     "inverse_weight_variance",
+    "kl_decomposition",
     "kl_decomposition_terms",
     "log_aggregate_posterior",
     "log_aggregate_posterior_naive",

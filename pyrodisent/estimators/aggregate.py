@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -153,17 +153,22 @@ def _plan_chunks(latent_dim: int, group_lists, chunk_size: int):
     return plan
 
 
-def _chunk_terms(z, loc, scale, log_w, want_dims, layout, carry):
-    """Exact per-dim log densities of one chunk of dims, reduced to what is asked for.
+def _chunk_terms(z, loc, scale, log_ws, want_dims, layout, carry):
+    """Exact per-dim log densities of one chunk of dims, reduced to what is asked for, under
+    each weighting of ``log_ws`` (the densities are computed once for all of them).
 
-    Returns (joint part [Q, K], per-dim log q̂ [Q, c] or None, closed groups' log q̂
-    [Q, n] or None, open group's partial sum [Q, K] or None).
+    Returns (joint part [Q, K], per weighting the per-dim log q̂ [Q, c] or None, per
+    weighting the closed groups' log q̂ [Q, n] or None, open group's partial sum [Q, K] or
+    None).
     """
     diff = (z.unsqueeze(1) - loc.unsqueeze(0)) / scale.unsqueeze(0)  # [Q, K, c]
     log_density = -0.5 * diff.square() - scale.log().unsqueeze(0) - _HALF_LOG_2PI
     joint = log_density.sum(-1)
-    dims = torch.logsumexp(log_density + log_w.unsqueeze(-1), dim=1) if want_dims else None
-    closed, carry_out = None, None
+    dims = tuple(
+        torch.logsumexp(log_density + log_w.unsqueeze(-1), dim=1) if wanted else None
+        for log_w, wanted in zip(log_ws, want_dims)
+    )
+    closed, carry_out = tuple(None for _ in log_ws), None
     if layout is not None:
         sums = []
         for g, start, length, continues, closes in layout:
@@ -175,12 +180,15 @@ def _chunk_terms(z, loc, scale, log_w, want_dims, layout, carry):
             else:
                 carry_out = s
         if sums:
-            closed = torch.logsumexp(torch.stack(sums, -1) + log_w.unsqueeze(-1), dim=1)
+            stacked = torch.stack(sums, -1)
+            closed = tuple(torch.logsumexp(stacked + log_w.unsqueeze(-1), dim=1) for log_w in log_ws)
     return joint, dims, closed, carry_out
 
 
-def _dimwise(z, loc, scale, log_w, group_lists, want_dims, want_joint, chunk_size):
-    """Per-dim marginals (and, from the same exact densities, the joint and groups)."""
+def _dimwise(z, loc, scale, log_ws, group_lists, want_dims, want_joint, chunk_size):
+    """Per-dim marginals (and, from the same exact densities, the joint and groups), for each
+    weighting of ``log_ws``; ``want_dims`` says per weighting whether its per-dim marginals
+    are wanted. Returns one (joint, dims, groups) triple per weighting."""
     Q, D = z.shape
     K = loc.shape[0]
     if chunk_size is None:
@@ -188,16 +196,17 @@ def _dimwise(z, loc, scale, log_w, group_lists, want_dims, want_joint, chunk_siz
     plan = _plan_chunks(D, group_lists, chunk_size)
     recompute = torch.is_grad_enabled() and len(plan) > 1
     want_groups = group_lists is not None
+    E = len(log_ws)
     joint_sum, carry = None, None
-    dim_out = [None] * D
-    group_out = [None] * (len(group_lists) if want_groups else 0)
+    dim_out = [[None] * D for _ in range(E)]
+    group_out = [[None] * (len(group_lists) if want_groups else 0) for _ in range(E)]
     for dims, layout in plan:
         index = torch.as_tensor(dims, device=z.device)
         args = (
             z.index_select(1, index),
             loc.index_select(1, index),
             scale.index_select(1, index),
-            log_w,
+            log_ws,
             want_dims,
             layout if want_groups else None,
             carry,
@@ -208,17 +217,21 @@ def _dimwise(z, loc, scale, log_w, group_lists, want_dims, want_joint, chunk_siz
             j, d, closed, carry = _chunk_terms(*args)
         if want_joint:
             joint_sum = j if joint_sum is None else joint_sum + j
-        if d is not None:
-            for pos, dim in enumerate(dims):
-                dim_out[dim] = d[:, pos]
-        if closed is not None:
-            closing = [g for g, _, _, _, closes in layout if closes]
-            for k, g in enumerate(closing):
-                group_out[g] = closed[:, k]
-    joint = torch.logsumexp(joint_sum + log_w, dim=1) if want_joint else None
-    dims_t = torch.stack(dim_out, 1) if want_dims else None
-    groups_t = torch.stack(group_out, 1) if want_groups else None
-    return joint, dims_t, groups_t
+        closing = [g for g, _, _, _, closes in layout if closes]
+        for e in range(E):
+            if d[e] is not None:
+                for pos, dim in enumerate(dims):
+                    dim_out[e][dim] = d[e][:, pos]
+            if closed[e] is not None:
+                for k, g in enumerate(closing):
+                    group_out[e][g] = closed[e][:, k]
+    out = []
+    for e, log_w in enumerate(log_ws):
+        joint = torch.logsumexp(joint_sum + log_w, dim=1) if want_joint else None
+        dims_t = torch.stack(dim_out[e], 1) if want_dims[e] else None
+        groups_t = torch.stack(group_out[e], 1) if want_groups else None
+        out.append((joint, dims_t, groups_t))
+    return out
 
 
 # --------------------------------------------------------------------------- matrix products
@@ -239,8 +252,9 @@ def _padded_subsets(subsets: tuple, per_batch: int, dtype: torch.dtype, device: 
     return batches
 
 
-def _subset_log_aggregate(z, family: GaussianFamily, log_w, subsets, gemm_dtype, max_elements=_MAX_GEMM_ELEMENTS):
-    """[Q, S] log q̂ over each dim subset (subsets may overlap), by matrix products.
+def _subset_log_aggregate(z, family: GaussianFamily, log_ws, subsets, gemm_dtype, max_elements=_MAX_GEMM_ELEMENTS):
+    """Per weighting of ``log_ws``, the [Q, S] log q̂ over each dim subset (subsets may
+    overlap), by matrix products; the densities are formed once for all weightings.
 
     Diagonal families batch the subsets (zero-padded to the largest) into batched GEMMs of
     at most ``max_elements`` [Q, K] entries at once; other families go subset by subset.
@@ -248,11 +262,12 @@ def _subset_log_aggregate(z, family: GaussianFamily, log_w, subsets, gemm_dtype,
     Q = z.shape[0]
     K = family.num_components
     if family.kind != "diagonal":
-        cols = [
-            torch.logsumexp(family.restrict(s).pairwise_log_prob(z[:, list(s)], gemm_dtype) + log_w, dim=1)
-            for s in subsets
-        ]
-        return torch.stack(cols, 1)
+        cols = [[] for _ in log_ws]
+        for s in subsets:
+            log_density = family.restrict(s).pairwise_log_prob(z[:, list(s)], gemm_dtype)
+            for e, log_w in enumerate(log_ws):
+                cols[e].append(torch.logsumexp(log_density + log_w, dim=1))
+        return [torch.stack(c, 1) for c in cols]
     work = gemm_dtype or z.dtype
     loc, scale = family.loc.to(work), family.scale.to(work)
     centre = loc.mean(0, keepdim=True).detach()
@@ -260,7 +275,7 @@ def _subset_log_aggregate(z, family: GaussianFamily, log_w, subsets, gemm_dtype,
     prec = scale.reciprocal().square()
     log_scale = scale.log()
     per_batch = max(1, max_elements // max(1, Q * K))
-    out = []
+    out = [[] for _ in log_ws]
     for index, mask in _padded_subsets(tuple(tuple(int(d) for d in s) for s in subsets), per_batch, work, z.device):
         zs = zc[:, index].permute(1, 0, 2) * mask.unsqueeze(1)  # [B, Q, w]
         ms = mc[:, index].permute(1, 0, 2) * mask.unsqueeze(1)  # [B, K, w]
@@ -273,8 +288,9 @@ def _subset_log_aggregate(z, family: GaussianFamily, log_w, subsets, gemm_dtype,
         sizes = mask.sum(-1)  # [B]
         log_norm = -(log_scale[:, index].permute(1, 0, 2) * mask.unsqueeze(1)).sum(-1) - sizes.unsqueeze(-1) * _HALF_LOG_2PI
         log_density = (-0.5 * quad.clamp_min(0.0) + log_norm.unsqueeze(1)).to(z.dtype)
-        out.append(torch.logsumexp(log_density + log_w, dim=-1).T)  # [Q, B]
-    return torch.cat(out, 1)
+        for e, log_w in enumerate(log_ws):
+            out[e].append(torch.logsumexp(log_density + log_w, dim=-1).T)  # [Q, B]
+    return [torch.cat(o, 1) for o in out]
 
 
 # --------------------------------------------------------------------------- public
@@ -292,19 +308,50 @@ def aggregate_log_densities(
     ``log_weights``: [Q, K] or [1, K] (the same weights for every query). ``groups``: dim
     lists partitioning the D dims (already normalized). The building block of
     :func:`log_aggregate_posterior` (its W) and of the Monte-Carlo TC of Yang et al. 2020,
-    App. D (W = 1/B).
+    App. D (W = 1/B). One weighting of :func:`aggregate_log_densities_multi`.
     """
-    if dims:
-        if family.kind == "diagonal":
-            return AggregateLogDensities(*_dimwise(z, family.loc, family.scale, log_weights, groups, True, True, chunk_size))
-        _, dim_out, _ = _dimwise(z, family.loc, family.scale, log_weights, None, True, False, chunk_size)
+    out = aggregate_log_densities_multi(z, family, {0: log_weights}, groups, dims, chunk_size, gemm_dtype)
+    return out[0]
+
+
+def aggregate_log_densities_multi(
+    z: torch.Tensor,
+    family: GaussianFamily,
+    log_weights: Mapping[Hashable, torch.Tensor],
+    groups: list[list[int]] | None = None,
+    dims: bool | Collection[Hashable] = True,
+    chunk_size: int | None = None,
+    gemm_dtype: torch.dtype | None = torch.float64,
+) -> dict[Hashable, AggregateLogDensities]:
+    """:func:`aggregate_log_densities` under several weightings at once (``log_weights``:
+    name → [Q, K] or [1, K]), from one computation of the pairwise densities log q(z_i | x_j):
+    only the weighted log-sum-exps are done per weighting. ``dims``: True (every weighting),
+    False, or the names whose per-dim marginals are wanted. The path is chosen once for all
+    weightings (exact per-dim densities when any weighting wants per-dim marginals of a
+    diagonal family, matrix products otherwise), so each result equals
+    :func:`aggregate_log_densities` for that weighting alone with ``dims=bool(dims)``
+    (bit for bit), less the per-dim marginals it did not ask for. Returns name →
+    :class:`AggregateLogDensities`.
+    """
+    names = list(log_weights)
+    log_ws = tuple(log_weights[n] for n in names)
+    if isinstance(dims, bool):
+        want_dims = tuple(dims for _ in names)
     else:
-        dim_out = None
-    joint = torch.logsumexp(family.pairwise_log_prob(z, gemm_dtype) + log_weights, dim=1)
-    group_out = None
+        want_dims = tuple(n in dims for n in names)
+    if any(want_dims):
+        if family.kind == "diagonal":
+            parts = _dimwise(z, family.loc, family.scale, log_ws, groups, want_dims, True, chunk_size)
+            return {n: AggregateLogDensities(*p) for n, p in zip(names, parts)}
+        dim_out = [d for _, d, _ in _dimwise(z, family.loc, family.scale, log_ws, None, want_dims, False, chunk_size)]
+    else:
+        dim_out = [None] * len(names)
+    pairwise = family.pairwise_log_prob(z, gemm_dtype)
+    joints = [torch.logsumexp(pairwise + log_w, dim=1) for log_w in log_ws]
+    group_out = [None] * len(names)
     if groups is not None:
-        group_out = _subset_log_aggregate(z, family, log_weights, groups, gemm_dtype)
-    return AggregateLogDensities(joint=joint, dims=dim_out, groups=group_out)
+        group_out = _subset_log_aggregate(z, family, log_ws, groups, gemm_dtype)
+    return {n: AggregateLogDensities(j, d, g) for n, j, d, g in zip(names, joints, dim_out, group_out)}
 
 
 def _check_batch(z, loc, scale, scale_tril):
@@ -371,7 +418,7 @@ def log_aggregate_subsets(
         if not s or s[0] < 0 or s[-1] >= D or len(set(s)) != len(s):
             raise ValueError(f"subset {s} must be non-empty distinct dims in 0..{D - 1}")
     log_w = log_importance_weights(M, dataset_size, method, device=z.device, dtype=z.dtype)
-    return _subset_log_aggregate(z, family, log_w, subsets, gemm_dtype)
+    return _subset_log_aggregate(z, family, (log_w,), subsets, gemm_dtype)[0]
 
 
 def log_aggregate_posterior_naive(

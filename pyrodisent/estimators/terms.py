@@ -12,6 +12,10 @@ PDisVAE, an anonymous ICLR submission, eq. 3):
 
 so TC = TC_joint + TC_within and MI + TC + DWKL = mean_i [log q(z_i|x_i) − log p(z_i)] exactly
 (batch identities: the log q̂ terms telescope). Every constant is kept: these are true values.
+
+:func:`kl_decomposition` is the one place these differences are written out: the functions
+below, :meth:`pyrodisent.PosteriorBatch.kl_decomposition` and the ``tc``, ``grouped_tc`` and
+``pc`` plugins all take their terms from it.
 """
 
 from __future__ import annotations
@@ -20,8 +24,40 @@ from collections.abc import Sequence
 
 import torch
 
-from pyrodisent.estimators.aggregate import log_aggregate_posterior
+from pyrodisent.estimators.aggregate import AggregateLogDensities, log_aggregate_posterior
 from pyrodisent.estimators.families import make_family
+
+
+def kl_decomposition(
+    estimates: AggregateLogDensities,
+    log_posterior: torch.Tensor | None = None,
+    log_prior_dims: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """The KL-decomposition terms (module docstring) that one set of aggregate estimates
+    allows: ``tc`` needs ``estimates.dims``; ``tc_joint`` (= PC) ``estimates.groups``;
+    ``tc_within`` both; ``mi`` the [M] log q(z_i | x_i) ``log_posterior``; ``dwkl`` the dims
+    and the [M, D] per-dim prior log densities ``log_prior_dims``. Terms whose inputs are
+    missing are left out.
+    """
+    joint, dims, groups = estimates.joint, estimates.dims, estimates.groups
+    out: dict[str, torch.Tensor] = {}
+    if log_posterior is not None:
+        out["mi"] = (log_posterior - joint).mean()
+    dims_sum = dims.sum(-1) if dims is not None else None
+    if dims_sum is not None:
+        out["tc"] = (joint - dims_sum).mean()
+    if groups is not None:
+        groups_sum = groups.sum(-1)
+        out["tc_joint"] = (joint - groups_sum).mean()
+        if dims_sum is not None:
+            out["tc_within"] = (groups_sum - dims_sum).mean()
+    if dims is not None and log_prior_dims is not None:
+        if log_prior_dims.shape != dims.shape:
+            raise ValueError(
+                f"log_prior_dims must be [M, D] = {tuple(dims.shape)}, got {tuple(log_prior_dims.shape)}"
+            )
+        out["dwkl"] = (dims - log_prior_dims).sum(-1).mean()
+    return out
 
 
 def total_correlation(
@@ -42,11 +78,11 @@ def total_correlation(
     """
     if groups is None:
         est = log_aggregate_posterior(z, loc, scale, dataset_size, method, dims=True, scale_tril=scale_tril, rho=rho)
-        return (est.joint - est.dims.sum(-1)).mean()
+        return kl_decomposition(est)["tc"]
     est = log_aggregate_posterior(
         z, loc, scale, dataset_size, method, groups=groups, dims=False, scale_tril=scale_tril, rho=rho
     )
-    return (est.joint - est.groups.sum(-1)).mean()
+    return kl_decomposition(est)["tc_joint"]
 
 
 def partial_correlation(
@@ -79,21 +115,10 @@ def kl_decomposition_terms(
 ) -> dict[str, torch.Tensor]:
     """MI, TC and (with ``groups``) TC_joint and TC_within, and (with ``log_prior_dims`` [M, D],
     the per-dim prior log densities log p(z_id)) DWKL, from one pass (module docstring)."""
+    if log_prior_dims is not None and log_prior_dims.shape != z.shape:
+        raise ValueError(f"log_prior_dims must be [M, D] = {tuple(z.shape)}, got {tuple(log_prior_dims.shape)}")
     est = log_aggregate_posterior(
         z, loc, scale, dataset_size, method, groups=groups, dims=True, scale_tril=scale_tril, rho=rho
     )
     log_posterior = make_family(loc, scale, scale_tril, rho).log_prob(z)
-    dims_sum = est.dims.sum(-1)
-    out = {
-        "mi": (log_posterior - est.joint).mean(),
-        "tc": (est.joint - dims_sum).mean(),
-    }
-    if est.groups is not None:
-        groups_sum = est.groups.sum(-1)
-        out["tc_joint"] = (est.joint - groups_sum).mean()
-        out["tc_within"] = (groups_sum - dims_sum).mean()
-    if log_prior_dims is not None:
-        if log_prior_dims.shape != z.shape:
-            raise ValueError(f"log_prior_dims must be [M, D] = {tuple(z.shape)}, got {tuple(log_prior_dims.shape)}")
-        out["dwkl"] = (est.dims - log_prior_dims).sum(-1).mean()
-    return out
+    return kl_decomposition(est, log_posterior, log_prior_dims)
