@@ -4,26 +4,34 @@ Public API (kept stable for outside scripts):
 
 - :class:`DisentELBO` — Pyro's mean-field ELBO plus plugin regularizers.
 - :func:`regularizer` — build a registered regularizer by name, ``regularizer("tc", beta=6)``.
-- :class:`Regularizer`, :class:`PosteriorBatch`, :data:`hookimpl` — for writing plugins.
+- :class:`Regularizer`, :class:`PosteriorBatch`, :data:`hookimpl` — for writing plugins;
+  :class:`AuxiliaryNetworkRegularizer` for one that trains a network of its own,
+  :func:`check_weight` (validated hyperparameters) and :func:`fast_adam` (the engine's Adam),
+  exactly what the built-in plugins use.
 - :mod:`pyrodisent.models` (``VAE``), :mod:`pyrodisent.estimators`, :mod:`pyrodisent.data`,
   :mod:`pyrodisent.distributions`, :mod:`pyrodisent.metrics`.
 """
 
 from pyrodisent import estimators, models  # noqa: E402  (submodules as attributes)
+from pyrodisent.auxiliary import AuxiliaryNetworkRegularizer
 from pyrodisent.elbo import DisentELBO
 from pyrodisent.hookspecs import hookimpl
+from pyrodisent.optim import fast_adam
 from pyrodisent.plugin_manager import get_component, register_plugin
 from pyrodisent.posterior import PosteriorBatch, UnsupportedPosteriorError
-from pyrodisent.regularizer import Regularizer, regularizer
+from pyrodisent.regularizer import Regularizer, check_weight, regularizer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuxiliaryNetworkRegularizer",
     "DisentELBO",
     "PosteriorBatch",
     "Regularizer",
     "UnsupportedPosteriorError",
+    "check_weight",
     "estimators",
+    "fast_adam",
     "get_component",
     "hookimpl",
     "models",

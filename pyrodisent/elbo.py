@@ -17,6 +17,7 @@ calls :meth:`differentiable_loss` directly: that path makes no host synchronisat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import torch
@@ -159,12 +160,64 @@ class DisentELBO(TraceMeanField_ELBO):
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict:
-        """Step counter and every regularizer's state (networks, optimizer state)."""
-        return {"step": self.step, "regularizers": self.regularizers.state_dict()}
+        """Step counter and every regularizer's state (networks, optimizer state), keyed by
+        the regularizer's name, so that a config that lists its regularizers in another
+        order still gives each one its own state."""
+        return {"step": self.step, "regularizers": {reg.name: reg.state_dict() for reg in self.regularizers}}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Restore :meth:`state_dict`. Every regularizer gets the state saved under its name;
+        with ``strict`` (the default) a saved regularizer this ELBO lacks, or one with state
+        (a network) that the checkpoint lacks, is an error naming them. A state saved before
+        regularizers were keyed by name (keys ``'0.'``, ``'1.'``: their positions) loads
+        into the regularizers in the same order, and says so when the order differs."""
+        saved = state["regularizers"]
+        if saved and all(_INDEX_KEY.match(key) for key in saved):
+            self._load_index_keyed(saved, strict)
+        else:
+            self._load_name_keyed(saved, strict)
         self.step = int(state["step"])
-        self.regularizers.load_state_dict(state["regularizers"])
+
+    def _load_name_keyed(self, saved: dict, strict: bool) -> None:
+        ours = {reg.name: reg for reg in self.regularizers}
+        if strict:
+            unknown = sorted(set(saved) - set(ours))
+            if unknown:
+                raise ValueError(
+                    f"the checkpoint holds the state of regularizer(s) {unknown}, which this ELBO "
+                    f"does not have (its regularizers: {sorted(ours) or 'none'}); add them to the "
+                    f"config's regularizers, or load with strict=False to drop their state"
+                )
+            # a stateless regularizer (tc, pc, ...) has nothing to restore
+            absent = sorted(name for name, reg in ours.items() if name not in saved and reg.state_dict())
+            if absent:
+                raise ValueError(
+                    f"the checkpoint holds no state for regularizer(s) {absent} (it has "
+                    f"{sorted(saved) or 'none'}); remove them from the config's regularizers, or "
+                    f"load with strict=False to keep them as built"
+                )
+        for name, reg in ours.items():
+            if name in saved:
+                try:
+                    reg.load_state_dict(saved[name], strict=strict)
+                except RuntimeError as exc:
+                    raise ValueError(f"regularizer {name!r}: its checkpointed state does not load: {exc}") from None
+
+    def _load_index_keyed(self, saved: dict, strict: bool) -> None:
+        try:
+            self.regularizers.load_state_dict(saved, strict=strict)
+        except RuntimeError as exc:
+            order = [reg.name for reg in self.regularizers]
+            raise ValueError(
+                f"this checkpoint keys the regularizers' state by their position in the config "
+                f"(saved before pyrodisent keyed it by name), and it does not fit the regularizers "
+                f"{order} in this order; list the regularizers in the order the run was saved "
+                f"with ({exc})"
+            ) from None
+
+
+#: a key of a state saved by a ModuleList: the regularizer's position, a dot, the rest
+_INDEX_KEY = re.compile(r"^\d+\.")
 
 
 def _represented_count(model_trace) -> float:

@@ -1,0 +1,189 @@
+"""AuxiliaryNetworkRegularizer: the base of regularizers that train a network of their own.
+
+FactorVAE's discriminator (Kim & Mnih 2018; the ``discriminator`` plugin), an adversarial
+prior or a critic-based MI bound all need the same machinery inside the ELBO's training
+step: the lazily built network and its optimizer (:func:`pyrodisent.optim.fast_adam`), the
+penalty computed on a frozen copy of the weights (so the VAE's backward never writes
+gradients into them and the in-place optimizer step cannot corrupt the VAE's graph), a
+seeded random generator, device moves, and checkpointing through
+``get_extra_state``/``set_extra_state``. It is part of the public plugin API
+(``from pyrodisent import AuxiliaryNetworkRegularizer``); the built-in ``discriminator``
+plugin uses it exactly as a third-party plugin would.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from pyrodisent.optim import fast_adam
+from pyrodisent.posterior import PosteriorBatch
+from pyrodisent.regularizer import Regularizer, check_weight
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
+    """A regularizer that trains a network of its own inside the ELBO's training step.
+
+    Subclasses implement :meth:`build_network` (called with the latent dimension on first
+    use, or at construction when ``latent_dim`` is given), :meth:`auxiliary_loss` (the
+    network's own loss on detached codes) and :meth:`penalty`, which evaluates the network
+    through :meth:`frozen_network`. Per training pass the ELBO calls :meth:`penalty` and then
+    :meth:`auxiliary_step`, which takes one optimizer step. The network's weights, the
+    optimizer state, the random generator's state and the step count are all in
+    ``state_dict()`` (tensors, numbers, lists, dicts: loadable with ``weights_only=True``);
+    a state dict restores an unbuilt instance, building the network first.
+    """
+
+    def __init__(self, lr: float, betas: Sequence[float], seed: int):
+        super().__init__()
+        self.lr = check_weight("lr", lr)
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        try:
+            b1, b2 = (float(b) for b in betas)
+        except (TypeError, ValueError):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}") from None
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        self.betas = (b1, b2)
+        self.seed = _check_int("seed", seed, 0)
+        self.register_module("network", None)
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.auxiliary_steps = 0
+        self._generator: torch.Generator | None = None
+        self._pending_generator_state: tuple[str, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------ to implement
+    @abc.abstractmethod
+    def build_network(self, latent_dim: int) -> nn.Module:
+        """The plugin's network for codes of ``latent_dim`` dims."""
+
+    @abc.abstractmethod
+    def auxiliary_loss(self, posterior: PosteriorBatch) -> torch.Tensor:
+        """The network's own scalar loss on this batch; use ``posterior.z.detach()``."""
+
+    # ------------------------------------------------------------------ pieces
+    @property
+    def latent_dim(self) -> int | None:
+        return None if self.network is None else self._latent_dim
+
+    def build_now(self, latent_dim: int | None) -> None:
+        """Build the network on the CPU now (subclasses call this at the end of ``__init__``
+        with their ``latent_dim`` parameter); ``None`` leaves it to the first batch."""
+        if latent_dim is not None:
+            self._build(_check_int("latent_dim", latent_dim, 1), torch.device("cpu"))
+
+    def _build(self, latent_dim: int, device: torch.device) -> None:
+        self._latent_dim = int(latent_dim)
+        self.network = self.build_network(self._latent_dim).to(device)
+        self.optimizer = fast_adam(self.network.parameters(), lr=self.lr, betas=self.betas)
+
+    def ensure_network(self, z: torch.Tensor) -> nn.Module:
+        """Build the network for z's dimension on first use and keep it on z's device."""
+        if self.network is None:
+            self._build(z.shape[-1], z.device)
+        elif z.shape[-1] != self._latent_dim:
+            raise ValueError(
+                f"{self.name}: the network was built for {self._latent_dim} latent dims, got codes "
+                f"with {z.shape[-1]}; one regularizer instance serves one model"
+            )
+        first = next(self.network.parameters(), None)
+        if first is not None and first.device != z.device:
+            self.network.to(z.device)
+            for state in self.optimizer.state.values():
+                for key, value in state.items():
+                    if torch.is_tensor(value) and key != "step":
+                        state[key] = value.to(z.device)
+        return self.network
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        """The plugin's random generator on ``device``, seeded by ``seed`` (restored from a
+        checkpoint when its device type matches, else reseeded from seed and step count)."""
+        if self._generator is None or self._generator.device.type != device.type:
+            gen = torch.Generator(device=device)
+            pending = self._pending_generator_state
+            if pending is not None and pending[0] == device.type:
+                gen.set_state(pending[1])
+            else:
+                gen.manual_seed(self.seed + 1_000_003 * self.auxiliary_steps)
+            self._pending_generator_state = None
+            self._generator = gen
+        return self._generator
+
+    def frozen_network(self, x: torch.Tensor) -> torch.Tensor:
+        """The network applied to ``x`` with its current weights treated as constants.
+
+        While gradients are on, the weights are cloned: gradients flow to ``x`` only, and
+        the optimizer step that follows in :meth:`auxiliary_step` cannot invalidate the
+        graph the VAE's backward pass will use.
+        """
+        network = self.ensure_network(x)
+        if not torch.is_grad_enabled():
+            return network(x)
+        params = {name: p.detach().clone() for name, p in network.named_parameters()}
+        return functional_call(network, params, (x,))
+
+    def auxiliary_step(self, posterior: PosteriorBatch) -> None:
+        """One optimizer step on :meth:`auxiliary_loss`; gradients are cleared before the
+        backward and released after the step."""
+        self.ensure_network(posterior.z)
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.enable_grad():
+            loss = self.auxiliary_loss(posterior)
+            loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.auxiliary_steps += 1
+
+    # ------------------------------------------------------------- checkpoints
+    def get_extra_state(self) -> dict:
+        gen = self._generator
+        if gen is not None:
+            generator = {"device": gen.device.type, "state": gen.get_state()}
+        elif self._pending_generator_state is not None:
+            generator = {"device": self._pending_generator_state[0], "state": self._pending_generator_state[1]}
+        else:
+            generator = {}
+        return {
+            "latent_dim": self.latent_dim,
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
+            "generator": generator,
+            "auxiliary_steps": self.auxiliary_steps,
+        }
+
+    def set_extra_state(self, state: dict) -> None:
+        if state.get("optimizer"):
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.auxiliary_steps = int(state.get("auxiliary_steps", 0))
+        generator = state.get("generator") or {}
+        self._generator = None
+        self._pending_generator_state = (
+            (generator["device"], generator["state"].cpu()) if generator else None
+        )
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        extra = state_dict.get(prefix + "_extra_state")
+        saved_dim = extra.get("latent_dim") if isinstance(extra, dict) else None
+        if saved_dim is not None:
+            if self.network is None:
+                self._build(saved_dim, torch.device("cpu"))
+            elif saved_dim != self._latent_dim:
+                error_msgs.append(
+                    f"{self.name}: checkpoint has a network for {saved_dim} latent dims, this "
+                    f"instance one for {self._latent_dim}"
+                )
+                return
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
