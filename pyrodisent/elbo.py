@@ -13,6 +13,18 @@ example, ``tc`` with ``pc`` compute the pairwise densities once.
 It works as ``loss=`` of stock ``pyro.infer.SVI``, as a torch module loss
 (``DisentELBO(...)(model, guide)`` is an ``nn.Module``) and in pyrodisent's engine, which
 calls :meth:`differentiable_loss` directly: that path makes no host synchronisation.
+
+:func:`mean_field_elbo` is the one deliberate copy of Pyro's per-particle loop
+(``TraceMeanField_ELBO._differentiable_loss_particle``, pyro-ppl 1.9): Pyro's ends in
+``torch_item`` — a host synchronisation every step, which stalls a GPU — and returns the
+ELBO alone, where the logs need the expected log-likelihood too. It keeps Pyro's checks.
+Under Pyro's validation (``pyro.enable_validation(True)``), every latent and auxiliary
+guide site must be fully reparameterized (``check_fully_reparametrized``; the estimator is
+wrong otherwise); always, as in Pyro, a guide-only site must be marked auxiliary and an
+analytic KL must have the site's batch shape. The mean-field ordering check
+(``_check_mean_field_requirement``) and the enumeration check run where Pyro runs them, in
+the ``_get_trace`` that DisentELBO inherits, and validation adds Pyro's NaN warning on the
+loss. The engine turns validation off while it trains, so none of this costs a step there.
 """
 
 from __future__ import annotations
@@ -23,7 +35,8 @@ from collections.abc import Iterable
 import torch
 from pyro.distributions.util import scale_and_mask
 from pyro.infer import TraceMeanField_ELBO
-from pyro.infer.util import torch_item
+from pyro.infer.util import check_fully_reparametrized, is_validation_enabled, torch_item
+from pyro.util import warn_if_nan
 from torch.distributions import kl_divergence
 
 from pyrodisent.posterior import PosteriorBatch
@@ -32,7 +45,8 @@ from pyrodisent.regularizer import Regularizer, regularizer
 
 def mean_field_elbo(model_trace, guide_trace) -> tuple[torch.Tensor, torch.Tensor]:
     """(ELBO, expected log-likelihood) of one particle, as TraceMeanField_ELBO computes them,
-    kept as tensors (no ``.item()``)."""
+    kept as tensors (no ``.item()``), with Pyro's checks (module docstring)."""
+    validate = is_validation_enabled()
     elbo = 0.0
     log_likelihood = 0.0
     for name, model_site in model_trace.nodes.items():
@@ -43,6 +57,8 @@ def mean_field_elbo(model_trace, guide_trace) -> tuple[torch.Tensor, torch.Tenso
             log_likelihood = log_likelihood + model_site["log_prob_sum"]
             continue
         guide_site = guide_trace.nodes[name]
+        if validate:
+            check_fully_reparametrized(guide_site)
         try:
             kl = kl_divergence(guide_site["fn"], model_site["fn"])
         except NotImplementedError:
@@ -50,11 +66,15 @@ def mean_field_elbo(model_trace, guide_trace) -> tuple[torch.Tensor, torch.Tenso
             continue
         kl = scale_and_mask(kl, scale=guide_site["scale"], mask=guide_site["mask"])
         if torch.is_tensor(kl):
+            assert torch._C._get_tracing_state() or kl.shape == guide_site["fn"].batch_shape
             elbo = elbo - kl.sum()
         else:
             elbo = elbo - kl * torch.Size(guide_site["fn"].batch_shape).numel()
     for name, guide_site in guide_trace.nodes.items():
         if guide_site["type"] == "sample" and name not in model_trace.nodes:
+            assert guide_site["infer"].get("is_auxiliary")
+            if validate:
+                check_fully_reparametrized(guide_site)
             elbo = elbo - guide_site["score_parts"].entropy_term.sum()
     if not torch.is_tensor(elbo):
         elbo = torch.tensor(float(elbo))
@@ -63,6 +83,11 @@ def mean_field_elbo(model_trace, guide_trace) -> tuple[torch.Tensor, torch.Tenso
 
 class DisentELBO(TraceMeanField_ELBO):
     """Mean-field ELBO augmented by regularizer plugins.
+
+    Pyro's own checks apply as they do to :class:`~pyro.infer.TraceMeanField_ELBO` (module
+    docstring): with ``pyro.enable_validation(True)`` a guide that is not fully
+    reparameterized raises Pyro's ``NotImplementedError`` and sites out of order get Pyro's
+    mean-field warning.
 
     :param regularizers: :class:`~pyrodisent.Regularizer` instances, registry names, or
         ``(name, params)`` pairs / ``{"name": ..., **params}`` dicts.
@@ -138,25 +163,30 @@ class DisentELBO(TraceMeanField_ELBO):
 
     # --------------------------------------------------------------- entry points
     def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
-        """The loss to call ``.backward()`` on; no host sync (all sites reparameterized)."""
+        """The loss to call ``.backward()`` on; no host sync (all sites reparameterized)
+        unless Pyro's validation is on, which adds Pyro's NaN warning on the loss."""
         self._start()
         loss = 0.0
         for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
             _, surrogate = self._differentiable_loss_particle(model_trace, guide_trace)
             loss = loss + surrogate / self.num_particles
         self._finish(count_step=torch.is_grad_enabled())
+        if is_validation_enabled():
+            warn_if_nan(loss, "loss")
         return loss
 
     def loss(self, model, guide, *args, **kwargs) -> float:
-        """The loss (−ELBO + penalties) as a float, without gradients."""
+        """The loss (−ELBO + penalties) as a float, without gradients; warns on NaN as
+        Pyro's does."""
         with torch.no_grad():
-            return torch_item(self.differentiable_loss(model, guide, *args, **kwargs))
+            return _warned_item(self.differentiable_loss(model, guide, *args, **kwargs))
 
     def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
-        """Used by :class:`pyro.infer.SVI`: backward on the loss, return it as a float."""
+        """Used by :class:`pyro.infer.SVI`: backward on the loss, return it as a float;
+        warns on NaN as Pyro's does."""
         loss = self.differentiable_loss(model, guide, *args, **kwargs)
         loss.backward(retain_graph=self.retain_graph)
-        return torch_item(loss)
+        return _warned_item(loss)
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict:
@@ -218,6 +248,13 @@ class DisentELBO(TraceMeanField_ELBO):
 
 #: a key of a state saved by a ModuleList: the regularizer's position, a dot, the rest
 _INDEX_KEY = re.compile(r"^\d+\.")
+
+
+def _warned_item(loss: torch.Tensor) -> float:
+    """The loss as a float (these entry points sync anyway), with Pyro's NaN warning unless
+    :meth:`DisentELBO.differentiable_loss` gave it already (under validation)."""
+    value = torch_item(loss)
+    return value if is_validation_enabled() else warn_if_nan(value, "loss")
 
 
 def _represented_count(model_trace) -> float:

@@ -152,3 +152,55 @@ def test_regularizer_specs_and_errors():
         regularizer("tc", betta=2)
     with pytest.raises(ValueError, match="given twice"):
         DisentELBO(["tc", "tc"])
+
+
+def _one_site_pair(reparameterized: bool):
+    def model():
+        pyro.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide():
+        loc = pyro.param("loc", torch.tensor(0.3))
+        pyro.sample("z", dist.Normal(loc, 1.0).has_rsample_(reparameterized))
+
+    return model, guide
+
+
+@pytest.mark.parametrize("elbo_class", [TraceMeanField_ELBO, DisentELBO])
+def test_pyro_validation_rejects_a_guide_that_is_not_reparameterized(elbo_class):
+    pyro.clear_param_store()
+    model, guide = _one_site_pair(reparameterized=False)
+    with pyro.validation_enabled(True):
+        with pytest.raises(NotImplementedError, match="must be fully reparameterized"):
+            elbo_class().differentiable_loss(model, guide)
+    with pyro.validation_enabled(False):  # Pyro checks only under validation; so do we
+        assert torch.isfinite(elbo_class().differentiable_loss(model, guide))
+    with pyro.validation_enabled(True):
+        assert torch.isfinite(elbo_class().differentiable_loss(*_one_site_pair(reparameterized=True)))
+
+
+@pytest.mark.parametrize("elbo_class", [TraceMeanField_ELBO, DisentELBO])
+def test_pyro_validation_warns_when_the_mean_field_order_is_not_kept(elbo_class):
+    pyro.clear_param_store()
+
+    def model():
+        pyro.sample("a", dist.Normal(0.0, 1.0))
+        pyro.sample("b", dist.Normal(0.0, 1.0))
+
+    def guide():
+        loc = pyro.param("loc", torch.tensor(0.0))
+        pyro.sample("b", dist.Normal(loc, 1.0))
+        pyro.sample("a", dist.Normal(loc, 1.0))
+
+    with pyro.validation_enabled(True), pytest.warns(UserWarning, match="Failed to verify mean field restriction"):
+        elbo_class().differentiable_loss(model, guide)
+
+
+def test_nan_losses_warn_as_pyros_do(vae_and_batch):
+    vae, x = vae_and_batch
+
+    def nan_guide(x, dataset_size=None):
+        vae.guide(x * float("nan"), dataset_size=dataset_size)
+
+    for elbo_class in (TraceMeanField_ELBO, DisentELBO):
+        with pyro.validation_enabled(False), pytest.warns(UserWarning, match="Encountered NaN: loss"):
+            elbo_class().loss(vae.model, nan_guide, x, dataset_size=N)
