@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from pyrodisent import PosteriorBatch, Regularizer, hookimpl
-from pyrodisent.regularizer import check_weight
+from pyrodisent import PosteriorBatch, Regularizer, check_weight, hookimpl
+from pyrodisent.validation import check_int
 
 
 class AnnealedVAE(Regularizer):
@@ -30,9 +30,7 @@ class AnnealedVAE(Regularizer):
         super().__init__()
         self.gamma = check_weight("gamma", gamma)
         self.c_max = check_weight("c_max", c_max)
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-            raise ValueError(f"annealed_vae: iterations must be a positive integer (steps), got {iterations!r}")
-        self.iterations = iterations
+        self.iterations = check_int("annealed_vae: iterations (steps)", iterations, 1)
         self._hyperparameters = {"gamma": self.gamma, "c_max": self.c_max, "iterations": iterations}
 
     def capacity(self, step: int) -> float:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from pyrodisent import PosteriorBatch, Regularizer, hookimpl
-from pyrodisent.regularizer import check_weight
+from pyrodisent import PosteriorBatch, Regularizer, check_weight, hookimpl
 
 
 class BetaVAE(Regularizer):

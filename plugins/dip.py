@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from pyrodisent import PosteriorBatch, Regularizer, hookimpl
-from pyrodisent.regularizer import check_weight
+from pyrodisent import PosteriorBatch, Regularizer, check_weight, hookimpl
 
 VARIANTS = ("i", "ii")
 DIAGONAL_FACTOR = {"i": 10.0, "ii": 1.0}

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pyrodisent import AuxiliaryNetworkRegularizer, PosteriorBatch, check_weight, hookimpl
-from pyrodisent.auxiliary import _check_int
+from pyrodisent.validation import check_int
 
 REAL, FAKE = 0, 1
 
@@ -94,8 +94,8 @@ class DiscriminatorTotalCorrelation(AuxiliaryNetworkRegularizer):
     ):
         super().__init__(lr=lr, betas=betas, seed=seed)
         self.gamma = check_weight("gamma", gamma)
-        self.hidden_units = _check_int("hidden_units", hidden_units, 1)
-        self.layers = _check_int("layers", layers, 1)
+        self.hidden_units = check_int("hidden_units", hidden_units, 1)
+        self.layers = check_int("layers", layers, 1)
         self.negative_slope = check_weight("negative_slope", negative_slope)
         if not isinstance(independent_batch, bool):
             raise ValueError(f"independent_batch must be true or false, got {independent_batch!r}")

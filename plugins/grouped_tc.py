@@ -35,9 +35,9 @@ import numbers
 
 import torch
 
-from pyrodisent import PosteriorBatch, Regularizer, hookimpl
+from pyrodisent import PosteriorBatch, Regularizer, check_weight, hookimpl
 from pyrodisent.estimators import ESTIMATOR_METHODS, grouping_factor_groups, normalize_groups
-from pyrodisent.regularizer import check_weight
+from pyrodisent.validation import check_int
 
 
 class GroupedTotalCorrelation(Regularizer):
@@ -70,12 +70,10 @@ class GroupedTotalCorrelation(Regularizer):
             self.grouping_factor = None
             self.groups = [list(g) if not isinstance(g, numbers.Integral) else int(g) for g in groups]
         else:
-            if isinstance(grouping_factor, bool) or not isinstance(grouping_factor, numbers.Integral) or grouping_factor < 1:
-                raise ValueError(
-                    f"grouped_tc: grouping_factor must be a positive integer that divides the latent "
-                    f"size (Chen et al. 2022: i | n), got {grouping_factor!r}"
-                )
-            self.grouping_factor = int(grouping_factor)
+            try:
+                self.grouping_factor = check_int("grouped_tc: grouping_factor", grouping_factor, 1)
+            except ValueError as exc:
+                raise ValueError(f"{exc}; it must divide the latent size (Chen et al. 2022: i | n)") from None
             self.groups = None
         self._hyperparameters = {
             "beta": self.beta,

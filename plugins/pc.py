@@ -22,15 +22,9 @@ import numbers
 
 import torch
 
-from pyrodisent import PosteriorBatch, Regularizer, hookimpl
+from pyrodisent import PosteriorBatch, Regularizer, check_weight, hookimpl
 from pyrodisent.estimators import ESTIMATOR_METHODS, normalize_groups
-from pyrodisent.regularizer import check_weight
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"pc: {name} must be a positive integer, got {value!r}")
-    return int(value)
+from pyrodisent.validation import check_int
 
 
 class PartialCorrelation(Regularizer):
@@ -64,7 +58,7 @@ class PartialCorrelation(Regularizer):
             if all(isinstance(g, int) for g in groups):
                 normalize_groups(groups, sum(groups))  # sizes must be positive
         elif num_groups is not None and group_rank is not None:
-            G, H = _positive_int("num_groups", num_groups), _positive_int("group_rank", group_rank)
+            G, H = check_int("pc: num_groups", num_groups, 1), check_int("pc: group_rank", group_rank, 1)
             groups = [H] * G
         else:
             raise ValueError(

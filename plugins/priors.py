@@ -19,23 +19,18 @@ import torch
 
 from pyrodisent import hookimpl
 from pyrodisent.distributions import LpNested, logcosh_prior
-
-
-def _check_dim(latent_dim) -> int:
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}")
-    return latent_dim
+from pyrodisent.validation import check_int
 
 
 def normal_prior(latent_dim: int, device=None) -> dist.Independent:
     """N(0, I) over ``latent_dim`` dims."""
-    zeros = torch.zeros(_check_dim(latent_dim), device=device)
+    zeros = torch.zeros(check_int("latent_dim", latent_dim, 1), device=device)
     return dist.Normal(zeros, torch.ones_like(zeros)).to_event(1)
 
 
 def logcosh(latent_dim: int, device=None) -> dist.Independent:
     """Π_k Logistic(0, √3/π) (PDisVAE, §2.2)."""
-    return logcosh_prior(_check_dim(latent_dim), device=device)
+    return logcosh_prior(check_int("latent_dim", latent_dim, 1), device=device)
 
 
 def lp_nested_prior(
@@ -48,21 +43,16 @@ def lp_nested_prior(
     p: float | None = None,
 ) -> LpNested:
     """LpNested(p0, groups, scale) whose dims must add up to ``latent_dim``."""
-    latent_dim = _check_dim(latent_dim)
+    latent_dim = check_int("latent_dim", latent_dim, 1)
     if groups is None:
         if group_size is None or p is None:
             raise ValueError(
                 "lp_nested prior: give groups=[[p_j, n_j], ...] or group_size=<n> with p=<exponent>"
             )
-        if (
-            isinstance(group_size, bool)
-            or not isinstance(group_size, int)
-            or group_size < 1
-            or latent_dim % group_size
-        ):
+        check_int("lp_nested prior: group_size", group_size, 1)
+        if latent_dim % group_size:
             raise ValueError(
-                f"lp_nested prior: group_size must be a positive int dividing "
-                f"latent_dim={latent_dim}, got {group_size!r}"
+                f"lp_nested prior: group_size must divide latent_dim={latent_dim}, got {group_size!r}"
             )
         groups = [[p, group_size]] * (latent_dim // group_size)
     elif group_size is not None or p is not None:

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from pyrodisent import PosteriorBatch, Regularizer, hookimpl
+from pyrodisent import PosteriorBatch, Regularizer, check_weight, hookimpl
 from pyrodisent.estimators import ESTIMATOR_METHODS
-from pyrodisent.regularizer import check_weight
 
 
 class TotalCorrelation(Regularizer):

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from pyrodisent import PosteriorBatch, Regularizer, hookimpl
-from pyrodisent.regularizer import check_weight
+from pyrodisent import PosteriorBatch, Regularizer, check_weight, hookimpl
 
 ETA_FLOOR = 10.0
 

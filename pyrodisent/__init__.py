@@ -6,8 +6,9 @@ Public API (kept stable for outside scripts):
 - :func:`regularizer` — build a registered regularizer by name, ``regularizer("tc", beta=6)``.
 - :class:`Regularizer`, :class:`PosteriorBatch`, :data:`hookimpl` — for writing plugins;
   :class:`AuxiliaryNetworkRegularizer` for one that trains a network of its own,
-  :func:`check_weight` (validated hyperparameters) and :func:`fast_adam` (the engine's Adam),
-  exactly what the built-in plugins use.
+  :func:`check_weight` (validated hyperparameters; :mod:`pyrodisent.validation` has the
+  integer and number checks too) and :func:`fast_adam` (the engine's Adam), exactly what
+  the built-in plugins use.
 - :mod:`pyrodisent.models` (``VAE``), :mod:`pyrodisent.estimators`, :mod:`pyrodisent.data`,
   :mod:`pyrodisent.distributions`, :mod:`pyrodisent.metrics`.
 """
@@ -19,7 +20,8 @@ from pyrodisent.hookspecs import hookimpl
 from pyrodisent.optim import fast_adam
 from pyrodisent.plugin_manager import get_component, register_plugin
 from pyrodisent.posterior import PosteriorBatch, UnsupportedPosteriorError
-from pyrodisent.regularizer import Regularizer, check_weight, regularizer
+from pyrodisent.regularizer import Regularizer, regularizer
+from pyrodisent.validation import check_weight
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import nn
@@ -23,13 +22,8 @@ from torch.func import functional_call
 
 from pyrodisent.optim import fast_adam
 from pyrodisent.posterior import PosteriorBatch
-from pyrodisent.regularizer import Regularizer, check_weight
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+from pyrodisent.regularizer import Regularizer
+from pyrodisent.validation import check_int, check_number
 
 
 class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
@@ -47,9 +41,7 @@ class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
 
     def __init__(self, lr: float, betas: Sequence[float], seed: int):
         super().__init__()
-        self.lr = check_weight("lr", lr)
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+        self.lr = check_number("lr", lr, 0, exclusive_minimum=True)
         try:
             b1, b2 = (float(b) for b in betas)
         except (TypeError, ValueError):
@@ -57,7 +49,7 @@ class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
         self.betas = (b1, b2)
-        self.seed = _check_int("seed", seed, 0)
+        self.seed = check_int("seed", seed, 0)
         self.register_module("network", None)
         self.optimizer: torch.optim.Optimizer | None = None
         self.auxiliary_steps = 0
@@ -82,7 +74,7 @@ class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
         """Build the network on the CPU now (subclasses call this at the end of ``__init__``
         with their ``latent_dim`` parameter); ``None`` leaves it to the first batch."""
         if latent_dim is not None:
-            self._build(_check_int("latent_dim", latent_dim, 1), torch.device("cpu"))
+            self._build(check_int("latent_dim", latent_dim, 1), torch.device("cpu"))
 
     def _build(self, latent_dim: int, device: torch.device) -> None:
         self._latent_dim = int(latent_dim)

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from pyrodisent.posterior import PosteriorBatch
+from pyrodisent.validation import check_weight  # noqa: F401  (re-exported: its old home)
 
 
 class Regularizer(torch.nn.Module, abc.ABC):
@@ -62,17 +63,6 @@ class Regularizer(torch.nn.Module, abc.ABC):
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor parameters, for logs and the resolved config."""
         return dict(getattr(self, "_hyperparameters", {}))
-
-
-def check_weight(name: str, value: float, minimum: float = 0.0) -> float:
-    """Validate a non-negative weight at construction with a message naming it."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not value >= minimum:  # also rejects NaN
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 def regularizer(name: str, **params: Any) -> Regularizer:

@@ -29,18 +29,7 @@ import numpy as np
 import torch
 
 from pyrodisent.data.base import FactorDataset
-
-
-def _check_int(name: str, value, low: int, dataset: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{dataset}: {name} must be an int ≥ {low}, got {value!r}")
-    return int(value)
-
-
-def _check_seed(name: str, value, dataset: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{dataset}: {name} must be an int seed, got {value!r}")
-    return int(value)
+from pyrodisent.validation import check_int
 
 
 def discretize(latents: np.ndarray, bins: int) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -64,13 +53,13 @@ def _linear_gaussian_dataset(
 ) -> FactorDataset:
     """x = A z + ε with z = ``sample_latents(rs, n)`` [N, K], A [D, K] ~ N(0, 1) entries
     (from ``mixing_seed``) and ε ~ N(0, noise_sd²); options validated here."""
-    n = _check_int("n", n, 1, name)
-    obs_dim = _check_int("obs_dim", obs_dim, 1, name)
-    bins = _check_int("bins", bins, 2, name)
+    n = check_int(f"{name}: n", n, 1)
+    obs_dim = check_int(f"{name}: obs_dim", obs_dim, 1)
+    bins = check_int(f"{name}: bins", bins, 2)
     if not noise_sd >= 0:
         raise ValueError(f"{name}: noise_sd must be ≥ 0, got {noise_sd!r}")
-    rs = np.random.RandomState(_check_seed("seed", seed, name))
-    mixing_rs = np.random.RandomState(_check_seed("mixing_seed", mixing_seed, name))
+    rs = np.random.RandomState(check_int(f"{name}: seed", seed, error=TypeError))
+    mixing_rs = np.random.RandomState(check_int(f"{name}: mixing_seed", mixing_seed, error=TypeError))
     latents = sample_latents(rs, n)
     mixing = mixing_rs.randn(obs_dim, latents.shape[1])
     x = latents @ mixing.T + noise_sd * rs.randn(n, obs_dim)
@@ -206,16 +195,16 @@ def correlated_gaussian(
     TC of z (Cheng et al. 2020, eq. 5 on Σ + σ²I), ``total_correlation_mean`` — that of μ,
     ``covariance`` (of z), ``correlation`` (Σ). Factors: ``bins`` quantile classes of μ.
     """
-    dim = _check_int("dim", dim, 2, "correlated_gaussian")
-    n = _check_int("n", n, 1, "correlated_gaussian")
-    bins = _check_int("bins", bins, 2, "correlated_gaussian")
+    dim = check_int("correlated_gaussian: dim", dim, 2)
+    n = check_int("correlated_gaussian: n", n, 1)
+    bins = check_int("correlated_gaussian: bins", bins, 2)
     if not noise_sd >= 0:
         raise ValueError(f"correlated_gaussian: noise_sd must be ≥ 0, got {noise_sd!r}")
     sigma = correlation_matrix(dim, float(rho), structure)
     if np.linalg.eigvalsh(sigma).min() <= 0:
         low = "−1/(dim−1)" if structure == "equicorrelated" else "−1"
         raise ValueError(f"correlated_gaussian: rho={rho} gives no valid covariance; need {low} < rho < 1")
-    rs = np.random.RandomState(_check_seed("seed", seed, "correlated_gaussian"))
+    rs = np.random.RandomState(check_int("correlated_gaussian: seed", seed, error=TypeError))
     mu = rs.randn(n, dim) @ np.linalg.cholesky(sigma).T
     z = mu + noise_sd * rs.randn(n, dim)
     classes, values = discretize(mu, bins)

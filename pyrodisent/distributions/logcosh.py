@@ -14,6 +14,8 @@ import math
 import torch
 from pyro.distributions import Independent, Logistic
 
+from pyrodisent.validation import check_int
+
 #: s = √3/π: the logistic scale with unit variance (PDisVAE, §2.2)
 LOGCOSH_SCALE = math.sqrt(3.0) / math.pi
 
@@ -22,9 +24,7 @@ def logcosh_prior(
     latent_dim: int, device: torch.device | str | None = None, dtype=torch.float32
 ) -> Independent:
     """Π_k Logistic(z_k; 0, √3/π) as a Pyro distribution with event_shape (latent_dim,)."""
-    if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}")
-    loc = torch.zeros(latent_dim, device=device, dtype=dtype)
+    loc = torch.zeros(check_int("latent_dim", latent_dim, 1), device=device, dtype=dtype)
     return Logistic(loc, torch.full_like(loc, LOGCOSH_SCALE)).to_event(1)
 
 

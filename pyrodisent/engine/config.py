@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from pyrodisent.errors import UserError
+from pyrodisent.validation import check_int, check_number
 
 OPTIMIZERS = ("adam", "adamw")
 
@@ -168,19 +169,9 @@ def _check_keys(section: dict, allowed: set[str], where: str) -> None:
         )
 
 
-def _int(value, key: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"config key {key!r}: must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _float(value, key: str, minimum: float = 0.0, exclusive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"config key {key!r}: must be a number, got {value!r}")
-    value = float(value)
-    if value < minimum or (exclusive and value == minimum) or value != value:
-        raise ConfigError(f"config key {key!r}: must be {'>' if exclusive else '>='} {minimum}, got {value}")
-    return value
+def _key(key: str) -> str:
+    """How the checks of :mod:`pyrodisent.validation` name a config key."""
+    return f"config key {key!r}:"
 
 
 def _mapping(value, key: str) -> dict:
@@ -237,7 +228,7 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
     for required in ("model", "data"):
         if required not in data:
             raise ConfigError(f"config key {required!r} is missing (see configs/quickstart.yaml)")
-    seed = _int(data.get("seed", 0), "seed", 0)
+    seed = check_int(_key("seed"), data.get("seed", 0), 0, error=ConfigError)
     device = data.get("device", "auto")
     if not isinstance(device, str) or not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
         raise ConfigError(f"config key 'device': must be auto, cpu, cuda or cuda:N, got {device!r}")
@@ -271,16 +262,20 @@ def _train_config(section: dict) -> TrainConfig:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     _check_keys(section, fields, "train")
     default = TrainConfig()
+
+    def count(key: str, value, minimum: int) -> int:
+        return check_int(_key(f"train.{key}"), section.get(key, value), minimum, error=ConfigError)
+
     t = TrainConfig(
-        steps=_int(section.get("steps", default.steps), "train.steps", 1),
-        batch_size=_int(section.get("batch_size", default.batch_size), "train.batch_size", 2),
-        num_particles=_int(section.get("num_particles", default.num_particles), "train.num_particles", 1),
-        log_every=_int(section.get("log_every", default.log_every), "train.log_every", 1),
-        image_every=_int(section.get("image_every", default.image_every), "train.image_every", 0),
-        checkpoint_every=_int(section.get("checkpoint_every", default.checkpoint_every), "train.checkpoint_every", 1),
-        diagnostics_every=_int(section.get("diagnostics_every", 0), "train.diagnostics_every", 0),
-        diagnostics_size=_int(section.get("diagnostics_size", default.diagnostics_size), "train.diagnostics_size", 2),
-        metrics_every=_int(section.get("metrics_every", 0), "train.metrics_every", 0),
+        steps=count("steps", default.steps, 1),
+        batch_size=count("batch_size", default.batch_size, 2),
+        num_particles=count("num_particles", default.num_particles, 1),
+        log_every=count("log_every", default.log_every, 1),
+        image_every=count("image_every", default.image_every, 0),
+        checkpoint_every=count("checkpoint_every", default.checkpoint_every, 1),
+        diagnostics_every=count("diagnostics_every", 0, 0),
+        diagnostics_size=count("diagnostics_size", default.diagnostics_size, 2),
+        metrics_every=count("metrics_every", 0, 0),
         metrics=list(section.get("metrics") or []),
         compile=bool(section.get("compile", False)),
     )
@@ -294,9 +289,9 @@ def _train_config(section: dict) -> TrainConfig:
         raise ConfigError(f"config key 'train.optimizer.betas': must be two numbers in [0, 1), got {betas!r}")
     t.optimizer = OptimizerConfig(
         name=name,
-        lr=_float(opt.get("lr", 1e-3), "train.optimizer.lr", 0.0, exclusive=True),
+        lr=check_number(_key("train.optimizer.lr"), opt.get("lr", 1e-3), 0, exclusive_minimum=True, error=ConfigError),
         betas=(float(betas[0]), float(betas[1])),
-        weight_decay=_float(opt.get("weight_decay", 0.0), "train.optimizer.weight_decay"),
+        weight_decay=check_number(_key("train.optimizer.weight_decay"), opt.get("weight_decay", 0.0), 0, error=ConfigError),
     )
     if t.metrics_every and not t.metrics:
         raise ConfigError("config key 'train.metrics': list the metrics to run when train.metrics_every > 0")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyrodisent.metrics.utils import as_representation, check_codes, check_count, check_random_state
+from pyrodisent.metrics.utils import as_representation, check_codes, check_random_state
+from pyrodisent.validation import check_int
 
 THRESHOLD = 0.01
 NUM_POINTS = 10_000
@@ -31,5 +32,5 @@ def active_units_score(
 ) -> dict[str, float]:
     rs = check_random_state(random_state)
     rep = as_representation(representation)
-    factors = dataset.sample_factors(check_count("num_points", num_points, 2), rs)
+    factors = dataset.sample_factors(check_int("num_points", num_points, 2), rs)
     return active_units(rep(dataset.sample_observations_from_factors(factors, rs)), threshold)

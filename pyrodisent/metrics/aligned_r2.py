@@ -26,10 +26,10 @@ from scipy.optimize import linear_sum_assignment
 from pyrodisent.metrics.utils import (
     as_representation,
     check_codes,
-    check_count,
     check_random_state,
     normalize_group_lists,
 )
+from pyrodisent.validation import check_int
 
 MAX_GROUPINGS = 200_000
 
@@ -193,7 +193,7 @@ def aligned_r2_score(
     factors (default: one per factor); ``code_groups=None`` searches the groupings."""
     rs = check_random_state(random_state)
     rep = as_representation(representation)
-    factors = dataset.sample_factors(check_count("num_points", num_points, 2), rs)
+    factors = dataset.sample_factors(check_int("num_points", num_points, 2), rs)
     codes = rep(dataset.sample_observations_from_factors(factors, rs))
     if dataset.factor_values is not None:
         true = np.stack(

@@ -21,9 +21,9 @@ from sklearn.linear_model import LogisticRegression
 from pyrodisent.metrics.utils import (
     ObservationFetcher,
     as_representation,
-    check_count,
     check_random_state,
 )
+from pyrodisent.validation import check_int
 
 BATCH_SIZE = 64
 NUM_TRAIN = 10_000
@@ -64,9 +64,9 @@ def beta_vae_score(
 ) -> dict[str, float]:
     """BetaVAE score; returns ``beta_vae/train_accuracy`` and ``beta_vae/eval_accuracy`` (the score)."""
     rs = check_random_state(random_state)
-    batch_size = check_count("batch_size", batch_size)
-    num_train = check_count("num_train", num_train, 2)
-    num_eval = check_count("num_eval", num_eval)
+    batch_size = check_int("batch_size", batch_size, 1)
+    num_train = check_int("num_train", num_train, 2)
+    num_eval = check_int("num_eval", num_eval, 1)
     x_train, y_train = beta_vae_points(representation, dataset, batch_size, num_train, rs)
     if len(np.unique(y_train)) < 2:
         raise ValueError("beta_vae: the training points hold a single factor; increase num_train")

@@ -28,12 +28,12 @@ from sklearn.ensemble import GradientBoostingClassifier
 from pyrodisent.metrics._gbt import FastGradientBoostingClassifier
 from pyrodisent.metrics.utils import (
     check_codes,
-    check_count,
     check_factors,
     check_random_state,
     default_jobs,
     generate_train_test,
 )
+from pyrodisent.validation import check_int
 
 NUM_TRAIN = 10_000
 NUM_TEST = 5_000
@@ -84,7 +84,7 @@ def gbt_importance_matrix(
             raise ValueError(
                 f"factor {k} has a single class in the training points; DCI needs >= 2"
             )
-    jobs = default_jobs() if n_jobs is None else check_count("n_jobs", n_jobs)
+    jobs = default_jobs() if n_jobs is None else check_int("n_jobs", n_jobs, 1)
     results = Parallel(n_jobs=min(jobs, factors.shape[1]), prefer="threads")(
         delayed(_fit_factor)(
             codes, factors[:, k], codes_test, factors_test[:, k], int(seeds[k]), estimator

@@ -19,9 +19,9 @@ import numpy as np
 from pyrodisent.metrics.utils import (
     ObservationFetcher,
     as_representation,
-    check_count,
     check_random_state,
 )
+from pyrodisent.validation import check_int
 
 BATCH_SIZE = 64
 NUM_TRAIN = 10_000
@@ -90,10 +90,10 @@ def factor_vae_score(
     ``factor_vae/num_active_dims``.
     """
     rs = check_random_state(random_state)
-    batch_size = check_count("batch_size", batch_size, 2)
-    num_train = check_count("num_train", num_train)
-    num_eval = check_count("num_eval", num_eval)
-    num_variance_estimate = check_count("num_variance_estimate", num_variance_estimate, 2)
+    batch_size = check_int("batch_size", batch_size, 2)
+    num_train = check_int("num_train", num_train, 1)
+    num_eval = check_int("num_eval", num_eval, 1)
+    num_variance_estimate = check_int("num_variance_estimate", num_variance_estimate, 2)
     if not prune_threshold >= 0:
         raise ValueError(f"prune_threshold must be >= 0, got {prune_threshold}")
     rep = as_representation(representation)

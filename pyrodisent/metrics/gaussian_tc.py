@@ -22,9 +22,9 @@ from pyrodisent.estimators.gaussian import fitted_gaussian_total_correlation
 from pyrodisent.metrics.utils import (
     as_representation,
     check_codes,
-    check_count,
     check_random_state,
 )
+from pyrodisent.validation import check_int
 
 NUM_POINTS = 5_000  # Cheng et al. 2020, §6
 
@@ -73,7 +73,7 @@ def gaussian_tc_score(
     """TC_mean and TC_sample on ``num_points`` = 5,000 random observations (needs q(z|x))."""
     rs = check_random_state(random_state)
     rep = as_representation(representation)
-    loc, scale = rep.posterior(_observations(dataset, check_count("num_points", num_points, 2), rs))
+    loc, scale = rep.posterior(_observations(dataset, check_int("num_points", num_points, 2), rs))
     scores = tc_mean_sample(loc, scale, rs)
     scores.update(gaussian_wasserstein_correlation(loc))
     return scores

@@ -14,11 +14,11 @@ from pyrodisent.metrics.utils import (
     NUM_BINS,
     as_representation,
     check_codes,
-    check_count,
     check_random_state,
     discrete_mutual_information,
     histogram_discretize,
 )
+from pyrodisent.validation import check_int
 
 NUM_POINTS = 10_000
 
@@ -43,5 +43,5 @@ def latent_mi_score(
 ) -> dict[str, float]:
     rs = check_random_state(random_state)
     rep = as_representation(representation)
-    factors = dataset.sample_factors(check_count("num_points", num_points, 2), rs)
+    factors = dataset.sample_factors(check_int("num_points", num_points, 2), rs)
     return latent_mi(rep(dataset.sample_observations_from_factors(factors, rs)), num_bins)

@@ -24,7 +24,6 @@ import numpy as np
 from pyrodisent.metrics.utils import (
     NUM_BINS,
     check_codes,
-    check_count,
     check_factors,
     check_posterior,
     discrete_entropy,
@@ -35,6 +34,7 @@ from pyrodisent.metrics.utils import (
     normalize_group_lists,
     top_two_gap,
 )
+from pyrodisent.validation import check_int
 
 NUM_TRAIN = 10_000
 
@@ -151,7 +151,7 @@ def mig_score(
     representation, dataset, random_state, num_train: int = NUM_TRAIN, num_bins: int = NUM_BINS
 ) -> dict[str, float]:
     """MIG of a representation on ``num_train`` = 10,000 random points of ``dataset``."""
-    check_count("num_train", num_train, 2)
+    check_int("num_train", num_train, 2)
     codes, factors = generate_codes_and_factors(representation, dataset, num_train, random_state)
     return mig(codes, factors, num_bins)
 
@@ -171,7 +171,7 @@ def grouped_mig_score(
     (:func:`grouped_mig_posterior`, Chen et al. 2022, eq. 15; O(num_train²): pass e.g. 2000
     points).
     """
-    check_count("num_train", num_train, 2)
+    check_int("num_train", num_train, 2)
     if estimator not in ("histogram", "posterior"):
         raise ValueError(f"estimator must be 'histogram' or 'posterior', got {estimator!r}")
     if estimator == "posterior":

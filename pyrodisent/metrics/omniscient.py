@@ -18,10 +18,10 @@ import torch
 from pyrodisent.estimators import log_aggregate_posterior
 from pyrodisent.metrics.utils import (
     as_representation,
-    check_count,
     check_posterior,
     check_random_state,
 )
+from pyrodisent.validation import check_int
 
 EPSILON = 0.001
 NUM_POINTS = 2_000
@@ -59,6 +59,6 @@ def omniscient_score(
 ) -> dict[str, float]:
     rs = check_random_state(random_state)
     rep = as_representation(representation)
-    factors = dataset.sample_factors(check_count("num_points", num_points, 2), rs)
+    factors = dataset.sample_factors(check_int("num_points", num_points, 2), rs)
     loc, scale = rep.posterior(dataset.sample_observations_from_factors(factors, rs))
     return omniscient_latents(loc, scale, rs, epsilon)

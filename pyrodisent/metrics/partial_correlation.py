@@ -19,11 +19,11 @@ import torch
 from pyrodisent.estimators import partial_correlation as _pc_estimate
 from pyrodisent.metrics.utils import (
     as_representation,
-    check_count,
     check_posterior,
     check_random_state,
     normalize_group_lists,
 )
+from pyrodisent.validation import check_int
 
 NUM_POINTS = 2_000  # PDisVAE, §4.1 data set size
 
@@ -57,6 +57,6 @@ def partial_correlation_score(
     """PC of a model's posterior on ``num_points`` random held-out observations."""
     rs = check_random_state(random_state)
     rep = as_representation(representation)
-    factors = dataset.sample_factors(check_count("num_points", num_points, 2), rs)
+    factors = dataset.sample_factors(check_int("num_points", num_points, 2), rs)
     loc, scale = rep.posterior(dataset.sample_observations_from_factors(factors, rs))
     return heldout_partial_correlation(loc, scale, groups, rs)

@@ -27,10 +27,10 @@ from pyrodisent.metrics.mig import grouped_mig
 from pyrodisent.metrics.partial_correlation import heldout_partial_correlation
 from pyrodisent.metrics.utils import (
     as_representation,
-    check_count,
     check_random_state,
     normalize_group_lists,
 )
+from pyrodisent.validation import check_int
 
 NUM_POINTS = 2_000  # PDisVAE §4.1: the data set size
 
@@ -97,7 +97,7 @@ def partial_disentanglement_score(
     rs = check_random_state(random_state)
     rep = as_representation(representation)
     true = true_latents(dataset)
-    n = min(check_count("num_points", num_points, 2), len(true))
+    n = min(check_int("num_points", num_points, 2), len(true))
     index = np.arange(len(true)) if n == len(true) else np.sort(rs.choice(len(true), n, replace=False))
     loc, scale = rep.posterior(dataset.batch_to_float(dataset.images[torch.as_tensor(index)]))
     if true_groups is None:

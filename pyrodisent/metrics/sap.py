@@ -21,12 +21,12 @@ from sklearn.svm import LinearSVC
 
 from pyrodisent.metrics.utils import (
     check_codes,
-    check_count,
     check_factors,
     default_jobs,
     generate_train_test,
     top_two_gap,
 )
+from pyrodisent.validation import check_int
 
 NUM_TRAIN = 10_000
 NUM_TEST = 5_000
@@ -65,7 +65,7 @@ def _accuracy_matrix(
                 f"factor {k} has a single class in the training points; SAP needs >= 2"
             )
     pairs = [(d, k) for d in range(codes.shape[1]) for k in range(factors.shape[1])]
-    jobs = default_jobs() if n_jobs is None else check_count("n_jobs", n_jobs)
+    jobs = default_jobs() if n_jobs is None else check_int("n_jobs", n_jobs, 1)
     values = Parallel(n_jobs=jobs, prefer="threads")(
         delayed(_accuracy)(codes[:, d], factors[:, k], codes_test[:, d], factors_test[:, k])
         for d, k in pairs

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from pyrodisent.validation import check_int
+
 #: the reference's number of equal-width histogram bins per code dimension (MIG, modularity)
 NUM_BINS = 20
 #: the reference's batch size when drawing points (keeps the random stream identical)
@@ -79,12 +81,6 @@ def check_factors(factors, n: int | None = None, name: str = "factors") -> np.nd
     return arr.astype(np.int64)
 
 
-def check_count(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def default_jobs() -> int:
     """Threads for per-factor fits: the CPUs this process may use."""
     import os
@@ -103,7 +99,7 @@ def histogram_discretize(codes: np.ndarray, num_bins: int = NUM_BINS) -> np.ndar
     1..num_bins, the right edge included in the last bin. Vectorized over dimensions.
     """
     codes = np.asarray(codes, dtype=np.float64)
-    check_count("num_bins", num_bins)
+    check_int("num_bins", num_bins, 1)
     out = np.empty(codes.shape, dtype=np.int64)
     for d in range(codes.shape[1]):
         edges = np.histogram_bin_edges(codes[:, d], num_bins)[:-1]
@@ -203,7 +199,7 @@ class Representation:
         self.represent_fn = represent
         self.sampled = bool(sampled)
         self.generator = generator
-        self.batch_size = check_count("batch_size", batch_size)
+        self.batch_size = check_int("batch_size", batch_size, 1)
         self.device = device
 
     @property
@@ -319,7 +315,7 @@ def generate_codes_and_factors(
     encodes them in large batches (the representation is applied row-wise).
     """
     rs = check_random_state(random_state)
-    num_points = check_count("num_points", num_points)
+    num_points = check_int("num_points", num_points, 1)
     rep = as_representation(representation)
     x, factors = _draw(dataset, num_points, rs, batch_size)
     return rep(x), factors
@@ -330,8 +326,8 @@ def generate_train_test(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(codes, factors, codes_test, factors_test): ``num_train`` then ``num_test`` points from
     one random stream, the reference's order for SAP, DCI and modularity/explicitness."""
-    num_train = check_count("num_train", num_train, 2)
-    num_test = check_count("num_test", num_test)
+    num_train = check_int("num_train", num_train, 2)
+    num_test = check_int("num_test", num_test, 1)
     rs = check_random_state(random_state)
     codes, factors = generate_codes_and_factors(representation, dataset, num_train, rs)
     codes_test, factors_test = generate_codes_and_factors(representation, dataset, num_test, rs)
@@ -353,7 +349,7 @@ def generate_posterior_and_factors(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Like :func:`generate_codes_and_factors` but returns (loc, scale, factors)."""
     rs = check_random_state(random_state)
-    num_points = check_count("num_points", num_points)
+    num_points = check_int("num_points", num_points, 1)
     rep = as_representation(representation)
     x, factors = _draw(dataset, num_points, rs, batch_size)
     loc, scale = rep.posterior(x)

@@ -54,6 +54,7 @@ import yaml
 
 from pyrodisent.errors import UserError
 from pyrodisent.sweep.paper import check_paper
+from pyrodisent.validation import check_int, check_number
 
 SAMPLERS = ("choice", "uniform", "loguniform", "randint")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
@@ -192,11 +193,11 @@ def parse_sweep(data: Any, base_dir: str | Path = ".", default_name: str = "swee
         random_seed=random_seed,
         seeds=seeds,
         resources=_resources(data.get("resources")),
-        max_attempts=_positive_int(data.get("max_attempts", 3), "max_attempts"),
+        max_attempts=check_int("sweep key 'max_attempts':", data.get("max_attempts", 3), 1, error=SweepError),
         evaluate=_evaluation(data.get("evaluate")),
         max_concurrent_trials=(
             None if data.get("max_concurrent_trials") is None
-            else _positive_int(data["max_concurrent_trials"], "max_concurrent_trials")
+            else check_int("sweep key 'max_concurrent_trials':", data["max_concurrent_trials"], 1, error=SweepError)
         ),
         description=str(data.get("description", "")),
         paper=_paper(data.get("paper")),
@@ -292,10 +293,8 @@ def _random(value: Any) -> tuple[list[RandomAxis], int, int]:
     unknown = sorted(set(value) - {"samples", "seed", "axes"})
     if unknown:
         raise SweepError(f"unknown key(s) {unknown} in 'random'; allowed: samples, seed, axes")
-    samples = _positive_int(value.get("samples", 1), "random.samples")
-    seed = value.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SweepError(f"sweep key 'random.seed': an integer >= 0, got {seed!r}")
+    samples = check_int("sweep key 'random.samples':", value.get("samples", 1), 1, error=SweepError)
+    seed = check_int("sweep key 'random.seed':", value.get("seed", 0), 0, error=SweepError)
     raw = value.get("axes")
     if not isinstance(raw, list) or not raw:
         raise SweepError("sweep key 'random.axes': a non-empty list of {key, name, <sampler>: ...}")
@@ -364,12 +363,8 @@ def _resources(value: Any) -> Resources:
     res = Resources()
     for key, minimum, exclusive in (("num_cpus", 0.0, True), ("num_gpus", 0.0, False), ("memory_gb", 0.0, True)):
         if key in value and value[key] is not None:
-            v = value[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < minimum or (exclusive and v == minimum):
-                raise SweepError(
-                    f"sweep key 'resources.{key}': a number {'>' if exclusive else '>='} {minimum:g}, got {v!r}"
-                )
-            setattr(res, key, float(v))
+            name = f"sweep key 'resources.{key}':"
+            setattr(res, key, check_number(name, value[key], minimum, exclusive_minimum=exclusive, error=SweepError))
     if res.num_gpus > 1 and res.num_gpus != int(res.num_gpus):
         raise SweepError(
             f"sweep key 'resources.num_gpus': a fraction <= 1 (several trials per GPU) or a whole number, "
@@ -413,7 +408,7 @@ def _evaluation(value: Any) -> Evaluation:
         metrics=list(metrics),
         fast=value.get("fast", True),
         gaussian_tc=value.get("gaussian_tc", False),
-        size=_positive_int(value.get("size", 5000), "evaluate.size", minimum=2),
+        size=check_int("sweep key 'evaluate.size':", value.get("size", 5000), 2, error=SweepError),
         options=copy.deepcopy(options),
         layers=list(layers),
         test_data=copy.deepcopy(test_data),
@@ -427,12 +422,6 @@ def _paper(value: Any) -> dict[str, Any]:
         return check_paper(value)
     except ValueError as exc:
         raise SweepError(f"sweep key 'paper': {exc}") from None
-
-
-def _positive_int(value: Any, key: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SweepError(f"sweep key {key!r}: an integer >= {minimum}, got {value!r}")
-    return value
 
 
 # ----------------------------------------------------------------- expansion

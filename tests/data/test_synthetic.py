@@ -89,7 +89,7 @@ def test_groupwise_paper_defaults_noise_and_seeds():
     assert not np.allclose(other.latents, data.latents)
     np.testing.assert_array_equal(other.mixing, data.mixing)  # a test set shares the generative map
     assert np.bincount(data.factors[:, 0]).tolist() == [200] * 10  # equal-frequency classes
-    with pytest.raises(ValueError, match="groupwise: n must be an int ≥ 1, got 0"):
+    with pytest.raises(ValueError, match="groupwise: n must be an integer >= 1, got 0"):
         get_dataset("groupwise", n=0)
 
 

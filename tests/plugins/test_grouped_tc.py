@@ -75,7 +75,7 @@ def test_grouping_factor_must_divide_the_latent_size(vae_and_batch):
     elbo = DisentELBO([regularizer("grouped_tc", grouping_factor=4)])
     with pytest.raises(ValueError, match=r"grouping_factor 4 does not divide the latent size 6; choose one of \[1, 2, 3, 6\]"):
         _loss(elbo, vae, x)
-    with pytest.raises(ValueError, match="grouping_factor must be a positive integer"):
+    with pytest.raises(ValueError, match=r"grouping_factor must be an integer >= 1, got 0; it must divide the latent size"):
         regularizer("grouped_tc", grouping_factor=0)
     with pytest.raises(ValueError, match="estimator"):
         regularizer("grouped_tc", estimator="exact")

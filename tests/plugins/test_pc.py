@@ -60,7 +60,7 @@ def test_bad_group_specifications(vae_and_batch):
         regularizer("pc")
     with pytest.raises(ValueError, match="not both"):
         regularizer("pc", groups=[2, 2], num_groups=2, group_rank=2)
-    with pytest.raises(ValueError, match="group_rank must be a positive integer"):
+    with pytest.raises(ValueError, match="pc: group_rank must be an integer >= 1, got 0"):
         regularizer("pc", num_groups=2, group_rank=0)
     elbo = DisentELBO([regularizer("pc", num_groups=2, group_rank=2)])
     with pytest.raises(ValueError, match="sum to 4 but the latent size is 6"):
