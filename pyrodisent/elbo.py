@@ -84,10 +84,12 @@ def mean_field_elbo(model_trace, guide_trace) -> tuple[torch.Tensor, torch.Tenso
 class DisentELBO(TraceMeanField_ELBO):
     """Mean-field ELBO augmented by regularizer plugins.
 
-    Pyro's own checks apply as they do to :class:`~pyro.infer.TraceMeanField_ELBO` (module
-    docstring): with ``pyro.enable_validation(True)`` a guide that is not fully
-    reparameterized raises Pyro's ``NotImplementedError`` and sites out of order get Pyro's
-    mean-field warning.
+    Its per-particle loop (:func:`mean_field_elbo`) is the one deliberate copy of
+    :class:`~pyro.infer.TraceMeanField_ELBO`'s: Pyro's calls ``.item()`` on every particle,
+    a host synchronisation per step, and this one keeps the loss on the device. Pyro's own
+    checks apply as they do to :class:`~pyro.infer.TraceMeanField_ELBO` (module docstring):
+    with ``pyro.enable_validation(True)`` a guide that is not fully reparameterized raises
+    Pyro's ``NotImplementedError`` and sites out of order get Pyro's mean-field warning.
 
     :param regularizers: :class:`~pyrodisent.Regularizer` instances, registry names, or
         ``(name, params)`` pairs / ``{"name": ..., **params}`` dicts.
