@@ -59,7 +59,9 @@ def partial_disentanglement(
     code_group_sizes: Sequence[int] | None = None,
     factors=None,
 ) -> dict[str, float]:
-    """``aligned_r2`` (with each true group's matched R²) and ``partial_correlation`` over the
+    """``aligned_r2`` (with each true group's matched R²), ``aligned_r2_any_grouping`` (the best
+    partition of the code into groups of the same sizes, as for a model without groups; equal
+    to ``aligned_r2`` when ``code_groups`` is None) and ``partial_correlation`` over the
     aligned estimated groups (nats) of a posterior N(loc, diag scale²) [M, D] against true
     latents [M, K]; with integer ``factors`` [M, F] also ``aligned_mse`` and ``grouped_mig``."""
     rs = check_random_state(random_state)
@@ -69,6 +71,13 @@ def partial_disentanglement(
     out: dict[str, float] = {"aligned_r2": score}
     for r, c in zip(rows, cols):
         out[f"aligned_r2/group_{r}"] = float(matrix[r, c])
+    if code_groups is not None:
+        # the score the same code gets with the post-hoc search the ungrouped methods get:
+        # tells a model that found the true groups across its own groups from one that did not
+        sizes = [len(g) for g in normalize_group_lists(code_groups, loc.shape[1])]
+        out["aligned_r2_any_grouping"] = best_alignment(loc, true, true_groups, None, sizes)[0]
+    else:
+        out["aligned_r2_any_grouping"] = score
     out.update(heldout_partial_correlation(loc, scale, grouping, rs))
     if factors is not None:
         true = np.asarray(true, dtype=np.float64)
