@@ -6,6 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from pyrodisent.engine.config import ConfigError, load_config
+from pyrodisent.engine.trainer import train
+from pyrodisent.plugin_manager import COMPONENT_KINDS, get_plugin_manager
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -28,15 +32,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args) -> int:
-    from pyrodisent.engine.config import load_config
-    from pyrodisent.engine.trainer import train
-
     config = load_config(args.config, args.overrides)
     if args.device:
         config.device = args.device
     if args.max_steps is not None and args.max_steps < 1:
-        from pyrodisent.engine.config import ConfigError
-
         raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}")
     name = Path(args.config).stem if args.config else "quickstart"
     out = Path(args.out) if args.out else Path("runs") / name
@@ -56,8 +55,6 @@ def _train(args) -> int:
 
 
 def _plugins(args) -> int:
-    from pyrodisent.plugin_manager import COMPONENT_KINDS, get_plugin_manager
-
     manager = get_plugin_manager()
     for kind in COMPONENT_KINDS:
         comps = manager.components(kind)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+# the module, not the function: tests replace pyrodisent.engine.load_run
+from pyrodisent import engine
+from pyrodisent.errors import UserError
+from pyrodisent.metrics.evaluate import DEFAULT_METRICS, evaluate_run
+from pyrodisent.plugin_manager import get_component
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from pyrodisent.metrics.evaluate import DEFAULT_METRICS
-
     p = sub.add_parser(
         "evaluate",
         help="compute disentanglement metrics of a trained run",
@@ -45,20 +50,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(args) -> int:
-    from pathlib import Path
-
-    from pyrodisent.errors import UserError
-    from pyrodisent.metrics.evaluate import evaluate_run
-    from pyrodisent.plugin_manager import get_component
-
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory {str(run_dir)!r} does not exist")
     for name in args.metrics:
         get_component("metrics", name)  # unknown names fail before the model loads
-    from pyrodisent.engine import load_run
-
-    model, dataset, _config = load_run(run_dir, device=args.device)
+    model, dataset, _config = engine.load_run(run_dir, device=args.device)
     result = evaluate_run(
         model,
         dataset,

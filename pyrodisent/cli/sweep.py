@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pyrodisent.errors import UserError
+from pyrodisent.sweep.report import write_report
+from pyrodisent.sweep.runner import reevaluate_sweep, run_sweep
+from pyrodisent.sweep.spec import load_sweep
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -40,10 +45,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _sweep(args) -> int:
-    from pyrodisent.errors import UserError
-    from pyrodisent.sweep.runner import reevaluate_sweep, run_sweep
-    from pyrodisent.sweep.spec import load_sweep
-
     spec = load_sweep(args.sweep)
     if args.dry_run:
         trials = spec.trials()
@@ -69,8 +70,6 @@ def _sweep(args) -> int:
 
 
 def _report(args) -> int:
-    from pyrodisent.sweep.report import write_report
-
     out = write_report(args.sweep_dir, args.out)
     for line in out["lines"]:
         print(line)

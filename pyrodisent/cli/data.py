@@ -10,6 +10,13 @@ from __future__ import annotations
 
 import argparse
 
+import yaml
+
+from pyrodisent.data import get_dataset
+from pyrodisent.data.hdf5 import save_h5
+from pyrodisent.errors import UserError
+from pyrodisent.plugin_manager import get_plugin_manager
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="generate, cache and list data sets")
@@ -31,10 +38,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_options(items: list[str]) -> dict:
-    import yaml
-
-    from pyrodisent.errors import UserError
-
     options = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -48,10 +51,6 @@ def parse_options(items: list[str]) -> dict:
 
 
 def _generate(args) -> int:
-    from pyrodisent.data import get_dataset
-    from pyrodisent.data.hdf5 import save_h5
-    from pyrodisent.errors import UserError
-
     options = parse_options(args.options)
     if args.name == "h5":
         raise UserError("'h5' reads caches; name a generator or loader to cache")
@@ -67,8 +66,6 @@ def _generate(args) -> int:
 
 
 def _list(args) -> int:
-    from pyrodisent.plugin_manager import get_plugin_manager
-
     for name, comp in sorted(get_plugin_manager().components("datasets").items()):
         doc = (comp.factory.__doc__ or "").strip().splitlines()
         print(f"{name:22s} {doc[0] if doc else ''}  [{comp.plugin}]")

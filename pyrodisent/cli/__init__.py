@@ -1,29 +1,26 @@
 """The ``pyrodisent`` command line.
 
-Each area registers its own subcommands: a module listed in :data:`COMMAND_MODULES`
-exposes ``add_commands(subparsers)``, which adds parsers whose ``func(args) -> int`` runs
-the command. Errors a user can fix (:class:`~pyrodisent.errors.UserError` and its
-subclasses, unknown component names, missing files) print one clear message and exit 2;
-no traceback.
+One package on top of the layers (it may import engine, metrics, sweep and data; none of
+them imports it). Each module of :data:`COMMAND_MODULES` exposes
+``add_commands(subparsers)``, which adds parsers whose ``func(args) -> int`` runs the
+command: :mod:`.train` (``train``, ``plugins``), :mod:`.evaluate` (``evaluate``),
+:mod:`.sweep` (``sweep``, ``report``) and :mod:`.data` (``data generate``, ``data list``).
+Errors a user can fix (:class:`~pyrodisent.errors.UserError` and its subclasses, unknown
+component names, missing files) print one clear message and exit 2; no traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 
-from pyrodisent.errors import UserError  # noqa: F401  (re-exported: pyrodisent.cli.UserError)
+from pyrodisent.cli import data, evaluate, sweep, train
+from pyrodisent.data.paths import DataFileError
+from pyrodisent.errors import UserError  # re-exported: pyrodisent.cli.UserError
+from pyrodisent.plugin_manager import UnknownComponentError
 
-COMMAND_MODULES = (
-    "pyrodisent.engine.cli",  # train, plugins
-    "pyrodisent.metrics.cli",  # evaluate
-    "pyrodisent.sweep.cli",  # sweep, report
-    "pyrodisent.data.cli",  # data generate, data list
-)
-
-
+COMMAND_MODULES = (train, evaluate, sweep, data)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,15 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pyrodisent", description="Disentangled representation learning on Pyro."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).add_commands(sub)
+    for module in COMMAND_MODULES:
+        module.add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pyrodisent.data.paths import DataFileError
-    from pyrodisent.plugin_manager import UnknownComponentError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -56,6 +50,4 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+__all__ = ["COMMAND_MODULES", "UserError", "build_parser", "main"]

@@ -1,0 +1,7 @@
+"""``python -m pyrodisent.cli`` is the ``pyrodisent`` command."""
+
+import sys
+
+from pyrodisent.cli import main
+
+sys.exit(main())
