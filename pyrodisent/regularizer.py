@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from pyrodisent.plugin_manager import get_component
 from pyrodisent.posterior import PosteriorBatch
 from pyrodisent.validation import check_weight  # noqa: F401  (re-exported: its old home)
 
@@ -71,8 +72,6 @@ def regularizer(name: str, **params: Any) -> Regularizer:
     Unknown names raise an error listing every known one; bad parameters raise an error
     naming the regularizer and the parameter.
     """
-    from pyrodisent.plugin_manager import get_component
-
     factory = get_component("regularizers", name)
     try:
         reg = factory(**params)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 import torch
 
 from pyrodisent.data.base import FactorDataset
@@ -23,8 +24,6 @@ FACTOR_NAMES = ("elevation", "azimuth", "object")
 
 
 def _read_mesh(file: Path) -> np.ndarray:
-    import scipy.io
-
     try:
         content = scipy.io.loadmat(file)
     except (ValueError, TypeError, OSError, EOFError, scipy.io.matlab.MatReadError) as exc:

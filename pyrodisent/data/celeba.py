@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
 from pyrodisent.data.base import FactorDataset
 from pyrodisent.data.paths import DataFileError, MissingDataError, resolve_dir
@@ -24,8 +25,6 @@ CROP = 148
 
 
 def _load_image(file: Path, size: int, crop: int) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(file) as img:
             img = img.convert("RGB")

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.datasets import load_digits
 
 from pyrodisent.data.base import FactorDataset
 
 
 def digits() -> FactorDataset:
     """scikit-learn's bundled 8 × 8 digits: [1797, 1, 8, 8] float32 in [0, 1]; factor digit (10)."""
-    from sklearn.datasets import load_digits
-
     bunch = load_digits()
     images = torch.as_tensor(bunch.images / 16.0, dtype=torch.float32).unsqueeze(1)
     factors = bunch.target.astype(np.int64)[:, None]

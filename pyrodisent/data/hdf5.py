@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import torch
 
@@ -30,8 +31,6 @@ _CORE = {"images", "factors", "factor_names", "factor_sizes", "factor_values", "
 
 def save_h5(dataset: FactorDataset, file: str | Path, options: dict[str, Any] | None = None) -> Path:
     """Write ``dataset`` to ``file`` in the cache layout above; returns the path."""
-    import h5py
-
     file = Path(file)
     file.parent.mkdir(parents=True, exist_ok=True)
     images = dataset.images
@@ -82,8 +81,6 @@ class H5Images:
     """
 
     def __init__(self, file: Path, key: str, channels_last: bool = False):
-        import h5py
-
         self.file = Path(file)
         self._h5 = h5py.File(self.file, "r")
         self._data = self._h5[key]
@@ -132,8 +129,6 @@ def h5(path: str | Path, in_memory: bool = True) -> FactorDataset:
     ``in_memory=False`` leaves the images in the file (:class:`LazyFactorDataset`); batches
     then stream from disk.
     """
-    import h5py
-
     file = Path(path).expanduser()
     if not file.is_file():
         raise MissingDataError(f"h5: file {file} not found; write it with `pyrodisent data generate NAME --out {file}`")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 DATA_ROOT_ENV = "PYRODISENT_DATA"
 
 
@@ -79,8 +81,6 @@ def check_grid_labels(dataset, file: str | Path) -> None:
     rows up by their factors, which is as correct. A repeated combination means some other
     combination is missing from a file that should hold them all: its labels are corrupt.
     """
-    import numpy as np
-
     sizes = dataset.factor_sizes
     if dataset.factors is None or len(dataset) != int(np.prod(sizes)) or dataset.is_full_grid:
         return

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 
@@ -60,8 +61,6 @@ def shapes3d(path: str | Path | None = None, in_memory: bool = True) -> FactorDa
     ``in_memory=True`` reads all images (5.9 GB for the full file); ``False`` reads batches
     from the file on demand (a :class:`~pyrodisent.data.hdf5.LazyFactorDataset`).
     """
-    import h5py
-
     file = resolve_file("shapes3d", path, FILE)
     try:
         f = h5py.File(file, "r")

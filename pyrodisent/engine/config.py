@@ -29,6 +29,8 @@ from typing import Any
 import yaml
 
 from pyrodisent.errors import UserError
+from pyrodisent.plugin_manager import UnknownComponentError, get_component
+from pyrodisent.regularizer import regularizer
 from pyrodisent.validation import check_int, check_number
 
 OPTIMIZERS = ("adam", "adamw")
@@ -202,8 +204,6 @@ def check_factory_options(factory: Callable, options: dict, where: str, reserved
 
 
 def _component(section, where: str, kind: str, nested_options: bool, reserved=()) -> ComponentConfig:
-    from pyrodisent.plugin_manager import UnknownComponentError, get_component
-
     section = _mapping(section, where)
     if "name" not in section:
         raise ConfigError(f"config key {where + '.name'!r} is missing; it names the {kind[:-1]} to use")
@@ -249,8 +249,6 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
 
 
 def _check_regularizer_params(regularizers: list[ComponentConfig]) -> None:
-    from pyrodisent.regularizer import regularizer
-
     for i, reg in enumerate(regularizers):
         try:
             regularizer(reg.name, **reg.options)

@@ -29,11 +29,14 @@ from tqdm.auto import tqdm
 
 from pyrodisent.atomic_file import write_json_atomic, write_text_atomic
 from pyrodisent.data import FactorDataset, get_dataset
+from pyrodisent.data.sampler import make_batch_sampler
+from pyrodisent.diagnostics import gaussian_tc_diagnostics
 from pyrodisent.elbo import DisentELBO
 from pyrodisent.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_atomic
 from pyrodisent.engine.config import ConfigError, RunConfig, load_config, parse_config
 from pyrodisent.engine.images import latent_traversal_grid, reconstruction_grid
 from pyrodisent.errors import UserError
+from pyrodisent.metrics import evaluate_metrics
 from pyrodisent.optim import fast_adam
 from pyrodisent.plugin_manager import get_component
 from pyrodisent.posterior import UnsupportedPosteriorError
@@ -148,8 +151,6 @@ class Trainer:
         )
         self.elbo.regularizers.to(self.device)
         self.optimizer = build_optimizer(cfg, self.model.parameters(), self.device)
-        from pyrodisent.data.sampler import make_batch_sampler
-
         generator = torch.Generator(device=self.device)
         generator.manual_seed(cfg.seed + 1)
         self.sampler = make_batch_sampler(self.dataset, cfg.train.batch_size, self.device, generator)
@@ -248,6 +249,7 @@ class Trainer:
 
     def run(self, max_steps: int | None = None) -> dict[str, Any]:
         """Train until ``train.steps`` (or ``max_steps`` in total), then write the summary."""
+        # tensorboard: only for a training run (its import costs seconds)
         from torch.utils.tensorboard import SummaryWriter
 
         self._setup()
@@ -345,15 +347,11 @@ class Trainer:
                 writer.add_image("images/traversals", latent_traversal_grid(self.model, x[:1]), self.step)
                 self.model.train()
         if cfg.diagnostics_every and self.step % cfg.diagnostics_every == 0:
-            from pyrodisent.diagnostics import gaussian_tc_diagnostics
-
             gen = torch.Generator(device=self.device).manual_seed(self.config.seed + self.step)
             with torch.no_grad():
                 for k, v in gaussian_tc_diagnostics(self.model, self.heldout, gen).items():
                     writer.add_scalar(f"diagnostics/{k}", v, self.step)
         if cfg.metrics_every and self.step % cfg.metrics_every == 0:
-            from pyrodisent.metrics import evaluate_metrics
-
             def represent(x):
                 return self.model.encode(FactorDataset.batch_to_float(x).to(self.device))[0]
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
+from math import factorial
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -92,8 +93,6 @@ def _groupings(dims: list[int], sizes: list[int]) -> Iterator[list[list[int]]]:
 
 def count_groupings(sizes: Sequence[int]) -> int:
     """Number of partitions of sum(sizes) dims into unordered groups of these sizes."""
-    from math import factorial
-
     total = factorial(sum(sizes))
     for s in sizes:
         total //= factorial(s)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from pyrodisent.atomic_file import write_json_atomic
 from pyrodisent.metrics.active_units import active_units_score
@@ -36,6 +37,7 @@ from pyrodisent.metrics.utils import (
     Representation,
     as_representation,
 )
+from pyrodisent.plugin_manager import get_component
 
 #: name → representation-level metric; what ``plugins/metrics.py`` registers.
 BUILTIN_METRICS: dict[str, Callable[..., dict]] = {
@@ -88,8 +90,6 @@ FAST_OPTIONS: dict[str, dict] = {
 
 
 def _metric(name: str) -> Callable[..., dict]:
-    from pyrodisent.plugin_manager import get_component
-
     return get_component("metrics", name)
 
 
@@ -185,8 +185,6 @@ def evaluate_run(
 
     Returns the dict written to ``evaluation.json`` (plus ``"plots"``: the PNG paths).
     """
-    from tqdm.auto import tqdm
-
     names = _check_names(metrics if metrics is not None else DEFAULT_METRICS)
     device = _model_device(model)
     generator = torch.Generator().manual_seed(int(random_state)) if sampled else None
@@ -213,6 +211,7 @@ def evaluate_run(
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / "evaluation.json", result, sort_keys=True)
         if tensorboard:
+            # tensorboard: only when scalars are written (its import costs seconds)
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(log_dir=str(out / "tb"))
@@ -221,6 +220,7 @@ def evaluate_run(
                     writer.add_scalar(f"evaluation/{key}", value, step)
             writer.close()
         if plots:
+            # matplotlib: only when plots are drawn, not whenever metrics are imported
             from pyrodisent.metrics.plots import save_evaluation_plots
 
             result = dict(result)

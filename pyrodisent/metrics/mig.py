@@ -26,9 +26,11 @@ from pyrodisent.metrics.utils import (
     check_codes,
     check_factors,
     check_posterior,
+    check_random_state,
     discrete_entropy,
     discrete_mutual_information,
     generate_codes_and_factors,
+    generate_posterior_and_factors,
     histogram_discretize,
     joint_labels,
     normalize_group_lists,
@@ -124,8 +126,6 @@ def grouped_mig_posterior(loc, scale, factors, groups: Sequence, random_state) -
     (the empirical p(n | v_k) of eq. 15), then eq. 16. Cost O(M² |A|) per group and factor.
     Returns ``grouped_mig_posterior`` and ``grouped_mig_posterior/factor_k``.
     """
-    from pyrodisent.metrics.utils import check_random_state
-
     rs = check_random_state(random_state)
     loc, scale = check_posterior(loc, scale)
     factors = check_factors(factors, len(loc))
@@ -175,8 +175,6 @@ def grouped_mig_score(
     if estimator not in ("histogram", "posterior"):
         raise ValueError(f"estimator must be 'histogram' or 'posterior', got {estimator!r}")
     if estimator == "posterior":
-        from pyrodisent.metrics.utils import check_random_state, generate_posterior_and_factors
-
         rs = check_random_state(random_state)
         loc, scale, factors = generate_posterior_and_factors(representation, dataset, num_train, rs)
         return grouped_mig_posterior(

@@ -22,6 +22,7 @@ from sklearn.svm import LinearSVC
 from pyrodisent.metrics.utils import (
     check_codes,
     check_factors,
+    check_random_state,
     default_jobs,
     generate_train_test,
     top_two_gap,
@@ -116,8 +117,6 @@ def sap(
             )
         if not 0 < test_size < 1:
             raise ValueError(f"sap: test_size must be in (0, 1), got {test_size}")
-        from pyrodisent.metrics.utils import check_random_state
-
         rs = check_random_state(random_state)
         perm = rs.permutation(len(codes))
         n_test = round(test_size * len(codes))

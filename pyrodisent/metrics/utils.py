@@ -8,11 +8,14 @@ entropy are plug-in estimates in nats.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
+from pyrodisent.data import FactorDataset
+from pyrodisent.estimators import normalize_groups
 from pyrodisent.validation import check_int
 
 #: the reference's number of equal-width histogram bins per code dimension (MIG, modularity)
@@ -83,8 +86,6 @@ def check_factors(factors, n: int | None = None, name: str = "factors") -> np.nd
 
 def default_jobs() -> int:
     """Threads for per-factor fits: the CPUs this process may use."""
-    import os
-
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -266,8 +267,6 @@ def observations_use_no_randomness(dataset) -> bool:
     """True when ``sample_observations_from_factors`` draws nothing from the random state
     (a :class:`FactorDataset` on its full grid): observations of many factor batches can then
     be fetched in one call without changing the random stream."""
-    from pyrodisent.data import FactorDataset
-
     return isinstance(dataset, FactorDataset) and dataset.is_full_grid
 
 
@@ -366,8 +365,6 @@ def top_two_gap(matrix: np.ndarray) -> np.ndarray:
 
 def normalize_group_lists(groups: Sequence | None, latent_dim: int) -> list[list[int]]:
     """Group sizes or explicit dim lists → dim lists partitioning range(latent_dim)."""
-    from pyrodisent.estimators import normalize_groups
-
     if groups is None:
         return [[d] for d in range(latent_dim)]
     return normalize_groups(groups, latent_dim)

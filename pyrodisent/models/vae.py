@@ -27,6 +27,7 @@ from torch import nn
 
 from pyrodisent.distributions import CorrelatedNormal
 from pyrodisent.models.networks import build_networks, split_posterior_parameters
+from pyrodisent.plugin_manager import get_component
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 GUIDES = ("factorized", "correlated")
@@ -161,8 +162,6 @@ class VAE(nn.Module):
             zeros = torch.zeros(self.latent_dim, device=device)
             prior = dist.Normal(zeros, torch.ones_like(zeros)).to_event(1)
         else:
-            from pyrodisent.plugin_manager import get_component
-
             prior = get_component("priors", spec)(self.latent_dim, device=device, **self._prior_options)
         if tuple(prior.event_shape) != (self.latent_dim,):
             raise ValueError(

@@ -159,6 +159,7 @@ def comparison_table(rows: list[dict[str, Any]], paper: dict[str, Any]) -> list[
 def plot_paper_boxplots(rows: list[dict[str, Any]], paper: dict[str, Any], path) -> str:
     """One box plot per label of ``paper.columns`` over the rows (seeds as dots), the paper's
     Fig. 3(a) / 8(b) layout; the paper's mean is drawn as a red bar where it printed one."""
+    # matplotlib: only when a report draws plots
     import matplotlib
 
     matplotlib.use("Agg")

@@ -96,6 +96,7 @@ def _tc_column(rows: list[dict]) -> str | None:
 
 
 def _plt():
+    # matplotlib: only when a report draws plots
     import matplotlib
 
     matplotlib.use("Agg", force=False)

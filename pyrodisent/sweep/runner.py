@@ -31,8 +31,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from pyrodisent.atomic_file import write_json_atomic
+from pyrodisent.data import FactorDataset, get_dataset
+from pyrodisent.diagnostics import gaussian_tc_diagnostics
+from pyrodisent.engine import load_run, train
 from pyrodisent.errors import UserError
+from pyrodisent.metrics import evaluate_metrics
+from pyrodisent.plugin_manager import UnknownComponentError, get_component
+from pyrodisent.regularizer import regularizer
 from pyrodisent.sweep.spec import Evaluation, SweepError, SweepSpec, Trial
 from pyrodisent.sweep.state import EVALUATION_NAME, SweepDir
 
@@ -45,30 +53,14 @@ RAY_INSTALL_HINT = (
 
 def import_ray():
     try:
-        import ray
+        import ray  # optional (the 'sweep' extra)
     except ImportError:
         raise UserError(RAY_INSTALL_HINT) from None
     return ray
 
 
-def metrics_available() -> bool:
-    try:
-        from pyrodisent.metrics import evaluate_metrics  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def check_evaluation(evaluation: Evaluation) -> None:
-    """Fail before any trial runs when metrics are requested but unavailable."""
-    if evaluation.metrics and not metrics_available():
-        raise SweepError(
-            f"sweep key 'evaluate.metrics' asks for {evaluation.metrics}, but this pyrodisent has no "
-            f"pyrodisent.metrics.evaluate_metrics; remove 'evaluate.metrics' or install a version "
-            f"with the metrics package"
-        )
-    from pyrodisent.plugin_manager import UnknownComponentError, get_component
-
+    """Fail before any trial runs when a requested metric is not registered."""
     for name in evaluation.metrics:
         try:
             get_component("metrics", name)
@@ -90,8 +82,6 @@ def execute_trial(
     Returns ``{"ok": True, "summary", "evaluation", ...}`` or ``{"ok": False, "error",
     "traceback", "retryable"}``.
     """
-    import torch
-
     start = time.time()
     if num_threads:
         torch.set_num_threads(num_threads)
@@ -115,8 +105,6 @@ def execute_trial(
 
 
 def _train_trial(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
-    from pyrodisent.engine import train
-
     summary = train(config, run_dir, progress=False)
     if not summary.get("finished"):
         raise RuntimeError(
@@ -130,16 +118,12 @@ def _per_layer_scores(model, dataset, config, evaluation: Evaluation, heldout) -
     """``<score>/layer<i>`` and ``reconstruction/layer<i>`` for each DeVAE layer listed that the
     model has (a sweep may mix layer counts: the one-space row of the DeVAE paper's Table 2 has
     layer 0 only)."""
-    import torch
-
     num_layers = getattr(model, "num_layers", None)
     if num_layers is None:
         raise UserError(
             f"evaluate.layers is for models with latent layers (devae); this run's model is "
             f"{config.model.name!r}: remove evaluate.layers"
         )
-    from pyrodisent.metrics import evaluate_metrics
-
     scores: dict[str, float] = {}
     x = heldout(torch.Generator().manual_seed(config.seed + 2))  # the same points for every layer
     kept = model.representation_layer
@@ -168,8 +152,6 @@ CODE_GROUPS_FROM_RUN = "regularizer"
 
 def run_latent_groups(config, latent_dim: int) -> list[list[int]] | None:
     """Dim lists of the first regularizer of ``config`` that has latent groups, else None."""
-    from pyrodisent.regularizer import regularizer
-
     for entry in config.regularizers:
         reg = regularizer(entry.name, **entry.options)
         if hasattr(reg, "group_lists"):
@@ -189,8 +171,6 @@ def _metric_options(evaluation: Evaluation, config, latent_dim: int) -> dict[str
 
 def _test_dataset(config, evaluation: Evaluation):
     """The held-out data set of ``evaluate.test_data`` (the run's data with those options)."""
-    from pyrodisent.data import get_dataset
-
     options = {**config.data.options, **evaluation.test_data}
     try:
         return get_dataset(config.data.name, **options)
@@ -211,14 +191,9 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
     these options (a held-out draw) instead of the training set. A metric option
     ``code_groups: regularizer`` becomes the run's latent groups (:func:`run_latent_groups`).
     """
-    import torch
-
     run_dir = Path(run_dir)
     if not evaluation.metrics and not evaluation.gaussian_tc:
         return {}
-    from pyrodisent.data import FactorDataset
-    from pyrodisent.engine import load_run
-
     model, dataset, config = load_run(run_dir)
     out: dict[str, Any] = {}
 
@@ -229,8 +204,6 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
 
     with torch.no_grad():
         if evaluation.metrics:
-            from pyrodisent.metrics import evaluate_metrics
-
             scored = _test_dataset(config, evaluation) if evaluation.test_data else dataset
             out["metrics"] = evaluate_metrics(
                 model, scored, list(evaluation.metrics), random_state=config.seed, fast=evaluation.fast,
@@ -239,8 +212,6 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
         if evaluation.layers:
             out.setdefault("metrics", {}).update(_per_layer_scores(model, dataset, config, evaluation, heldout))
         if evaluation.gaussian_tc:
-            from pyrodisent.diagnostics import gaussian_tc_diagnostics
-
             gen = torch.Generator().manual_seed(config.seed + 2)
             out["gaussian_tc"] = gaussian_tc_diagnostics(model, heldout(gen), gen)
     write_json_atomic(run_dir / EVALUATION_NAME, _plain(out))

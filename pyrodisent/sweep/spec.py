@@ -52,6 +52,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from pyrodisent.engine.config import ConfigError, load_config_file, parse_config
+from pyrodisent.engine.config import set_path as set_config_path
 from pyrodisent.errors import UserError
 from pyrodisent.sweep.paper import check_paper
 from pyrodisent.validation import check_int, check_number
@@ -214,8 +216,6 @@ def parse_sweep(data: Any, base_dir: str | Path = ".", default_name: str = "swee
 
 def _base(value: Any, base_dir: Path) -> dict[str, Any]:
     if isinstance(value, str):
-        from pyrodisent.engine.config import load_config_file
-
         path = Path(value)
         if not path.is_absolute():
             path = base_dir / path
@@ -428,9 +428,6 @@ def _paper(value: Any) -> dict[str, Any]:
 def set_path(data: dict[str, Any], key: str, value: Any) -> None:
     """Set ``data[a][b]...`` for ``key`` = "a.b..." with the rule of ``pyrodisent train --set``
     (:func:`pyrodisent.engine.config.set_path`); errors as :class:`SweepError`."""
-    from pyrodisent.engine.config import ConfigError
-    from pyrodisent.engine.config import set_path as set_config_path
-
     try:
         set_config_path(data, key, value, f"axis key {key!r}")
     except ConfigError as exc:
@@ -503,8 +500,6 @@ def expand(spec: SweepSpec, validate: bool = True) -> list[Trial]:
                 seen[tid] = len(trials)
                 trials.append(Trial(tid, len(trials), params, config))
     if validate:
-        from pyrodisent.engine.config import ConfigError, parse_config
-
         checked: set[str] = set()
         for trial in trials:
             shape = trial_id({k: v for k, v in trial.config.items() if k != "seed"})

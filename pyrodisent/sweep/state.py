@@ -92,7 +92,7 @@ class SweepDir:
         stops with an error instead of running trials twice; the kernel drops the lock
         when its holder dies, so a killed sweep never leaves a stale lock.
         """
-        import fcntl
+        import fcntl  # POSIX only: the rest of the module works without it
 
         self.root.mkdir(parents=True, exist_ok=True)
         handle = open(self.root / ".sweep.lock", "a+")
