@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from pyrodisent.data.base import FactorDataset
+from pyrodisent.estimators.gaussian import gaussian_total_correlation as estimators_gaussian_tc
 from pyrodisent.validation import check_int
 
 
@@ -151,12 +152,8 @@ def independent(
 
 def gaussian_total_correlation(covariance: np.ndarray) -> float:
     """Closed-form TC of N(0, Σ): ½(log|diag Σ| − log|Σ|) (Cheng et al. 2020, Prop. 1, eq. 5),
-    in nats."""
-    covariance = np.asarray(covariance, dtype=np.float64)
-    sign, logdet = np.linalg.slogdet(covariance)
-    if sign <= 0:
-        raise ValueError("gaussian_total_correlation: covariance must be positive definite")
-    return 0.5 * (float(np.sum(np.log(np.diag(covariance)))) - float(logdet))
+    in nats, as a float: :func:`pyrodisent.estimators.gaussian_total_correlation`."""
+    return float(estimators_gaussian_tc(covariance))
 
 
 def correlation_matrix(dim: int, rho: float, structure: str) -> np.ndarray:

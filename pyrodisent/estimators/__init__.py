@@ -8,7 +8,11 @@ its marginals (docs/estimators.md):
 - :mod:`.weights` — the weightings ``mws``, ``mss`` (MSS1, corrected by RTC-VAE: Cheng et al.
   2020), ``mss_chen_code`` (MSS0) and ``is`` (PDisVAE, eq. 4), and PDisVAE's variance comparison;
 - :mod:`.families` — diagonal, equicorrelated (Yang et al. 2020, the mutual-information paper)
-  and full-covariance Gaussian posteriors;
+  and full-covariance Gaussian posteriors, and the one place their pairwise densities are
+  formed (the float64 expansion of the quadratic form); every estimator takes a
+  :class:`GaussianFamily` (``batch_log_aggregate``, ``family_total_correlation``, ...), and
+  the keyword forms ``(z, loc, scale, ..., scale_tril=, rho=)`` turn theirs into one with
+  :func:`batch_family`;
 - :mod:`.aggregate` — log q̂(z), log q̂(z_d), log q̂(z_g) without the [M, M, D] tensor;
 - :mod:`.terms` — TC, PC, TC_joint, TC_within, MI, DWKL (one function, :func:`kl_decomposition`);
 - :mod:`.gaussian` — closed-form Gaussian TC (Cheng et al. 2020, Prop. 1), TC_mean / TC_sample;
@@ -23,6 +27,8 @@ from pyrodisent.estimators.aggregate import (
     AggregateLogDensities,
     aggregate_log_densities,
     aggregate_log_densities_multi,
+    batch_log_aggregate,
+    batch_log_aggregate_subsets,
     grouping_factor_groups,
     log_aggregate_posterior,
     log_aggregate_posterior_naive,
@@ -45,6 +51,7 @@ from pyrodisent.estimators.discrete import (
 from pyrodisent.estimators.families import (
     GaussianFamily,
     UnsupportedPosteriorError,
+    batch_family,
     make_family,
     posterior_family,
 )
@@ -54,8 +61,12 @@ from pyrodisent.estimators.gaussian import (
     gaussian_mutual_information,
     gaussian_total_correlation,
 )
-from pyrodisent.estimators.montecarlo import monte_carlo_total_correlation
+from pyrodisent.estimators.montecarlo import (
+    family_monte_carlo_total_correlation,
+    monte_carlo_total_correlation,
+)
 from pyrodisent.estimators.terms import (
+    family_total_correlation,
     kl_decomposition,
     kl_decomposition_terms,
     partial_correlation,
@@ -77,10 +88,15 @@ __all__ = [
     "UnsupportedPosteriorError",
     "aggregate_log_densities",
     "aggregate_log_densities_multi",
+    "batch_family",
+    "batch_log_aggregate",
+    "batch_log_aggregate_subsets",
     "discrete_mutual_information",
     "discrete_partial_correlation",
     "discrete_total_correlation",
     "equicorrelation_matrix",
+    "family_monte_carlo_total_correlation",
+    "family_total_correlation",
     "fitted_gaussian_total_correlation",
     "gaussian_mutual_information",
     "gaussian_tc_decomposition",

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from pyrodisent.estimators.families import GaussianFamily, make_family
+from pyrodisent.estimators.families import GaussianFamily, batch_family, centred, expanded_quadratic
 from pyrodisent.estimators.weights import log_importance_weights
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -153,7 +153,7 @@ def _plan_chunks(latent_dim: int, group_lists, chunk_size: int):
     return plan
 
 
-def _chunk_terms(z, loc, scale, log_ws, want_dims, layout, carry):
+def _chunk_terms(z, family: GaussianFamily, log_ws, want_dims, layout, carry):
     """Exact per-dim log densities of one chunk of dims, reduced to what is asked for, under
     each weighting of ``log_ws`` (the densities are computed once for all of them).
 
@@ -161,8 +161,7 @@ def _chunk_terms(z, loc, scale, log_ws, want_dims, layout, carry):
     weighting the closed groups' log q̂ [Q, n] or None, open group's partial sum [Q, K] or
     None).
     """
-    diff = (z.unsqueeze(1) - loc.unsqueeze(0)) / scale.unsqueeze(0)  # [Q, K, c]
-    log_density = -0.5 * diff.square() - scale.log().unsqueeze(0) - _HALF_LOG_2PI
+    log_density = family.pairwise_log_prob_dims(z)  # [Q, K, c]
     joint = log_density.sum(-1)
     dims = tuple(
         torch.logsumexp(log_density + log_w.unsqueeze(-1), dim=1) if wanted else None
@@ -185,12 +184,13 @@ def _chunk_terms(z, loc, scale, log_ws, want_dims, layout, carry):
     return joint, dims, closed, carry_out
 
 
-def _dimwise(z, loc, scale, log_ws, group_lists, want_dims, want_joint, chunk_size):
-    """Per-dim marginals (and, from the same exact densities, the joint and groups), for each
-    weighting of ``log_ws``; ``want_dims`` says per weighting whether its per-dim marginals
-    are wanted. Returns one (joint, dims, groups) triple per weighting."""
+def _dimwise(z, family: GaussianFamily, log_ws, group_lists, want_dims, want_joint, chunk_size):
+    """Per-dim marginals (and, from the same exact densities, the joint and groups of a
+    diagonal ``family``), for each weighting of ``log_ws``; ``want_dims`` says per weighting
+    whether its per-dim marginals are wanted. Returns one (joint, dims, groups) triple per
+    weighting."""
     Q, D = z.shape
-    K = loc.shape[0]
+    K = family.num_components
     if chunk_size is None:
         chunk_size = max(1, min(D, _MAX_CHUNK_ELEMENTS // max(1, Q * K)))
     plan = _plan_chunks(D, group_lists, chunk_size)
@@ -202,10 +202,11 @@ def _dimwise(z, loc, scale, log_ws, group_lists, want_dims, want_joint, chunk_si
     group_out = [[None] * (len(group_lists) if want_groups else 0) for _ in range(E)]
     for dims, layout in plan:
         index = torch.as_tensor(dims, device=z.device)
+        # the per-dim marginals of a chunk are diagonal whatever the family's layout
+        part = GaussianFamily("diagonal", family.loc.index_select(1, index), family.scale.index_select(1, index))
         args = (
             z.index_select(1, index),
-            loc.index_select(1, index),
-            scale.index_select(1, index),
+            part,
             log_ws,
             want_dims,
             layout if want_groups else None,
@@ -268,23 +269,16 @@ def _subset_log_aggregate(z, family: GaussianFamily, log_ws, subsets, gemm_dtype
             for e, log_w in enumerate(log_ws):
                 cols[e].append(torch.logsumexp(log_density + log_w, dim=1))
         return [torch.stack(c, 1) for c in cols]
-    work = gemm_dtype or z.dtype
-    loc, scale = family.loc.to(work), family.scale.to(work)
-    centre = loc.mean(0, keepdim=True).detach()
-    zc, mc = z.to(work) - centre, loc - centre
+    zc, mc, scale = centred(z, family.loc, family.scale, gemm_dtype)
     prec = scale.reciprocal().square()
     log_scale = scale.log()
     per_batch = max(1, max_elements // max(1, Q * K))
     out = [[] for _ in log_ws]
-    for index, mask in _padded_subsets(tuple(tuple(int(d) for d in s) for s in subsets), per_batch, work, z.device):
+    for index, mask in _padded_subsets(tuple(tuple(int(d) for d in s) for s in subsets), per_batch, zc.dtype, z.device):
         zs = zc[:, index].permute(1, 0, 2) * mask.unsqueeze(1)  # [B, Q, w]
         ms = mc[:, index].permute(1, 0, 2) * mask.unsqueeze(1)  # [B, K, w]
         ps = prec[:, index].permute(1, 0, 2) * mask.unsqueeze(1)
-        quad = (
-            torch.bmm(zs.square(), ps.transpose(1, 2))
-            - 2.0 * torch.bmm(zs, (ms * ps).transpose(1, 2))
-            + (ms.square() * ps).sum(-1).unsqueeze(1)
-        )  # [B, Q, K]
+        quad = expanded_quadratic(zs, ms, ps)  # [B, Q, K]
         sizes = mask.sum(-1)  # [B]
         log_norm = -(log_scale[:, index].permute(1, 0, 2) * mask.unsqueeze(1)).sum(-1) - sizes.unsqueeze(-1) * _HALF_LOG_2PI
         log_density = (-0.5 * quad.clamp_min(0.0) + log_norm.unsqueeze(1)).to(z.dtype)
@@ -341,9 +335,9 @@ def aggregate_log_densities_multi(
         want_dims = tuple(n in dims for n in names)
     if any(want_dims):
         if family.kind == "diagonal":
-            parts = _dimwise(z, family.loc, family.scale, log_ws, groups, want_dims, True, chunk_size)
+            parts = _dimwise(z, family, log_ws, groups, want_dims, True, chunk_size)
             return {n: AggregateLogDensities(*p) for n, p in zip(names, parts)}
-        dim_out = [d for _, d, _ in _dimwise(z, family.loc, family.scale, log_ws, None, want_dims, False, chunk_size)]
+        dim_out = [d for _, d, _ in _dimwise(z, family, log_ws, None, want_dims, False, chunk_size)]
     else:
         dim_out = [None] * len(names)
     pairwise = family.pairwise_log_prob(z, gemm_dtype)
@@ -354,13 +348,39 @@ def aggregate_log_densities_multi(
     return {n: AggregateLogDensities(j, d, g) for n, j, d, g in zip(names, joints, dim_out, group_out)}
 
 
-def _check_batch(z, loc, scale, scale_tril):
-    if not torch.is_tensor(z) or z.dim() != 2:
-        raise ValueError(f"z must be a [M, D] tensor, got {tuple(z.shape) if torch.is_tensor(z) else type(z).__name__}")
-    if loc.shape != z.shape:
-        raise ValueError(f"loc must have the shape of z {tuple(z.shape)}, got {tuple(loc.shape)}")
-    if scale is not None and scale.shape != z.shape:
-        raise ValueError(f"scale must have the shape of z {tuple(z.shape)}, got {tuple(scale.shape)}")
+def batch_log_aggregate(
+    z: torch.Tensor,
+    family: GaussianFamily,
+    dataset_size: int,
+    method: str = "is",
+    groups: Sequence | None = None,
+    dims: bool = True,
+    chunk_size: int | None = None,
+    gemm_dtype: torch.dtype | None = torch.float64,
+) -> AggregateLogDensities:
+    """:func:`log_aggregate_posterior` of a batch whose posteriors are ``family`` (one
+    component per point of ``z``): the minibatch weights of ``method`` over ``dataset_size``."""
+    M, D = z.shape
+    log_w = log_importance_weights(M, dataset_size, method, device=z.device, dtype=z.dtype)
+    return aggregate_log_densities(z, family, log_w, normalize_groups(groups, D), dims, chunk_size, gemm_dtype)
+
+
+def batch_log_aggregate_subsets(
+    z: torch.Tensor,
+    family: GaussianFamily,
+    dataset_size: int,
+    subsets: Sequence[Sequence[int]],
+    method: str = "is",
+    gemm_dtype: torch.dtype | None = torch.float64,
+) -> torch.Tensor:
+    """:func:`log_aggregate_subsets` of a batch whose posteriors are ``family``."""
+    M, D = z.shape
+    subsets = [sorted(int(d) for d in s) for s in subsets]
+    for s in subsets:
+        if not s or s[0] < 0 or s[-1] >= D or len(set(s)) != len(s):
+            raise ValueError(f"subset {s} must be non-empty distinct dims in 0..{D - 1}")
+    log_w = log_importance_weights(M, dataset_size, method, device=z.device, dtype=z.dtype)
+    return _subset_log_aggregate(z, family, (log_w,), subsets, gemm_dtype)[0]
 
 
 def log_aggregate_posterior(
@@ -387,11 +407,8 @@ def log_aggregate_posterior(
     dims (:func:`normalize_groups`). ``chunk_size``: dims per exact chunk (default: as many as
     fit 2²⁶ elements of [M, M, chunk]). ``gemm_dtype``: precision of the matrix-product path.
     """
-    _check_batch(z, loc, scale, scale_tril)
-    family = make_family(loc, scale, scale_tril, rho)
-    M, D = z.shape
-    log_w = log_importance_weights(M, dataset_size, method, device=z.device, dtype=z.dtype)
-    return aggregate_log_densities(z, family, log_w, normalize_groups(groups, D), dims, chunk_size, gemm_dtype)
+    family = batch_family(z, loc, scale, scale_tril, rho)
+    return batch_log_aggregate(z, family, dataset_size, method, groups, dims, chunk_size, gemm_dtype)
 
 
 def log_aggregate_subsets(
@@ -410,15 +427,8 @@ def log_aggregate_subsets(
 
     What the TC decomposition paths of Chen et al. 2022, §3.2-3.4 need (:mod:`.decomposition`).
     """
-    _check_batch(z, loc, scale, scale_tril)
-    family = make_family(loc, scale, scale_tril, rho)
-    M, D = z.shape
-    subsets = [sorted(int(d) for d in s) for s in subsets]
-    for s in subsets:
-        if not s or s[0] < 0 or s[-1] >= D or len(set(s)) != len(s):
-            raise ValueError(f"subset {s} must be non-empty distinct dims in 0..{D - 1}")
-    log_w = log_importance_weights(M, dataset_size, method, device=z.device, dtype=z.dtype)
-    return _subset_log_aggregate(z, family, (log_w,), subsets, gemm_dtype)[0]
+    family = batch_family(z, loc, scale, scale_tril, rho)
+    return batch_log_aggregate_subsets(z, family, dataset_size, subsets, method, gemm_dtype)
 
 
 def log_aggregate_posterior_naive(
@@ -434,11 +444,10 @@ def log_aggregate_posterior_naive(
 
     O(M²D) memory; the reference for the memory-efficient :func:`log_aggregate_posterior`.
     """
-    _check_batch(z, loc, scale, None)
+    family = batch_family(z, loc, scale)
     M, D = z.shape
     log_w = log_importance_weights(M, dataset_size, method, device=z.device, dtype=z.dtype)
-    diff = (z.unsqueeze(1) - loc.unsqueeze(0)) / scale.unsqueeze(0)
-    log_density = -0.5 * diff.square() - scale.log().unsqueeze(0) - _HALF_LOG_2PI  # [M, M, D]
+    log_density = family.pairwise_log_prob_dims(z)  # [M, M, D]
     joint = torch.logsumexp(log_density.sum(-1) + log_w, dim=1)
     dim_out = torch.logsumexp(log_density + log_w.unsqueeze(-1), dim=1) if dims else None
     group_out = None

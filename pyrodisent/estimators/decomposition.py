@@ -29,7 +29,8 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from pyrodisent.estimators.aggregate import log_aggregate_subsets
+from pyrodisent.estimators.aggregate import batch_log_aggregate_subsets
+from pyrodisent.estimators.families import batch_family
 from pyrodisent.estimators.gaussian import gaussian_mutual_information
 
 TC_PATHS = ("bottom_up", "top_down", "line")
@@ -160,7 +161,7 @@ def tc_decomposition(
         for s in (t.a, t.b, tuple(sorted(t.a + t.b))):
             subsets.setdefault(tuple(sorted(s)), len(subsets))
     order = list(subsets)
-    log_q = log_aggregate_subsets(z, loc, scale, dataset_size, order, method, scale_tril=scale_tril, rho=rho)
+    log_q = batch_log_aggregate_subsets(z, batch_family(z, loc, scale, scale_tril, rho), dataset_size, order, method)
 
     def col(s: Sequence[int]) -> torch.Tensor:
         return log_q[:, subsets[tuple(sorted(s))]]

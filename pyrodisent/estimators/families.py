@@ -32,6 +32,7 @@ import torch
 from torch.distributions import Distribution, Independent, Normal
 
 _LOG_2PI = math.log(2 * math.pi)
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 # components per exact triangular-solve chunk of the full-covariance path: [Q, chunk, k]
 _MAX_SOLVE_ELEMENTS = 1 << 25
 FAMILY_KINDS = ("diagonal", "equicorrelated", "full")
@@ -150,16 +151,11 @@ class GaussianFamily:
         if self.kind == "full":
             return self._pairwise_full(z)
         out_dtype = z.dtype
-        work = gemm_dtype or z.dtype
-        loc, scale = self.loc.to(work), self.scale.to(work)
-        centre = loc.mean(0, keepdim=True).detach()
-        zc, mc = z.to(work) - centre, loc - centre
-        prec = scale.reciprocal().square()  # [K, D]
-        # Σ_d (z_id − μ_jd)² p_jd = (z²)·pᵀ − 2 z·(μ p)ᵀ + Σ_d μ_jd² p_jd
-        quad = zc.square() @ prec.T - 2.0 * (zc @ (mc * prec).T) + (mc.square() * prec).sum(-1)
+        zc, mc, scale = centred(z, self.loc, self.scale, gemm_dtype)
+        quad = expanded_quadratic(zc, mc, scale.reciprocal().square())
         log_norm = -scale.log().sum(-1) - 0.5 * D * _LOG_2PI  # [K]
         if self.kind == "equicorrelated":
-            rho = self.rho.to(work)
+            rho = self.rho.to(zc.dtype)
             c = rho / (1 + (D - 1) * rho)
             inv_scale = scale.reciprocal()
             s = zc @ inv_scale.T - (mc * inv_scale).sum(-1)  # Σ_d u_ijd
@@ -167,6 +163,12 @@ class GaussianFamily:
             log_norm = log_norm - 0.5 * _log_det_equicorrelation(rho, D)
         # rounding of the expansion can leave tiny negative values where z_i = μ_j
         return (-0.5 * quad.clamp_min(0.0) + log_norm).to(out_dtype)
+
+    def pairwise_log_prob_dims(self, z: torch.Tensor) -> torch.Tensor:
+        """[Q, K, D] per-dim log N(z_id; μ_jd, σ_jd²), formed directly (no expansion, input
+        dtype): exact per dim for every layout, since each marginal is N(μ_jd, σ_jd²)."""
+        diff = (z.unsqueeze(1) - self.loc.unsqueeze(0)) / self.scale.unsqueeze(0)
+        return -0.5 * diff.square() - self.scale.log().unsqueeze(0) - _HALF_LOG_2PI
 
     def _pairwise_full(self, z: torch.Tensor) -> torch.Tensor:
         Q, D = z.shape
@@ -180,6 +182,28 @@ class GaussianFamily:
             w = torch.linalg.solve_triangular(self.scale_tril[sl], diff, upper=False)
             cols.append(-0.5 * w.square().sum(-2) + log_norm[sl].unsqueeze(-1))  # [c, Q]
         return torch.cat(cols, 0).T
+
+
+def centred(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor, gemm_dtype: torch.dtype | None):
+    """(z − c, μ − c, σ) in ``gemm_dtype`` (``None``: the input dtype), c the components' mean
+    per dim (detached): the first half of the expansion's numerics, shared by
+    :meth:`GaussianFamily.pairwise_log_prob` and the batched subsets of
+    :mod:`~pyrodisent.estimators.aggregate`."""
+    work = gemm_dtype or z.dtype
+    loc, scale = loc.to(work), scale.to(work)
+    centre = loc.mean(0, keepdim=True).detach()
+    return z.to(work) - centre, loc - centre, scale
+
+
+def expanded_quadratic(zc: torch.Tensor, mc: torch.Tensor, prec: torch.Tensor) -> torch.Tensor:
+    """[..., Q, K] Σ_d (z_id − μ_jd)² p_jd by three matrix products, for centred queries
+    [..., Q, w], centred means and precisions [..., K, w] (a leading batch of dim subsets is
+    allowed): (z²)·pᵀ − 2 z·(μ p)ᵀ + Σ_d μ_jd² p_jd."""
+    return (
+        zc.square() @ prec.transpose(-1, -2)
+        - 2.0 * (zc @ (mc * prec).transpose(-1, -2))
+        + (mc.square() * prec).sum(-1).unsqueeze(-2)
+    )
 
 
 def _log_det_equicorrelation(rho: torch.Tensor, k: int) -> torch.Tensor:
@@ -210,6 +234,25 @@ def make_family(
     if rho is not None:
         return GaussianFamily.equicorrelated(loc, scale, rho)
     return GaussianFamily.diagonal(loc, scale)
+
+
+def batch_family(
+    z: torch.Tensor,
+    loc: torch.Tensor,
+    scale: torch.Tensor | None = None,
+    scale_tril: torch.Tensor | None = None,
+    rho=None,
+) -> GaussianFamily:
+    """:func:`make_family` for the posteriors of a batch ``z`` [M, D] (one component per
+    point): checks that ``loc`` and ``scale`` have the shape of ``z``. The one translation
+    of the estimators' keyword form (``loc, scale, scale_tril=, rho=``) into a family."""
+    if not torch.is_tensor(z) or z.dim() != 2:
+        raise ValueError(f"z must be a [M, D] tensor, got {tuple(z.shape) if torch.is_tensor(z) else type(z).__name__}")
+    if loc.shape != z.shape:
+        raise ValueError(f"loc must have the shape of z {tuple(z.shape)}, got {tuple(loc.shape)}")
+    if scale is not None and scale.shape != z.shape:
+        raise ValueError(f"scale must have the shape of z {tuple(z.shape)}, got {tuple(scale.shape)}")
+    return make_family(loc, scale, scale_tril, rho)
 
 
 def posterior_family(fn: Distribution) -> GaussianFamily | None:

@@ -54,9 +54,20 @@ def monte_carlo_total_correlation(
     """TC (or with ``groups`` PC) of the mixture of the B posteriors in ``loc``/``scale`` [B, D],
     by B' = ``samples_per_posterior`` samples from each (Yang et al. 2020, App. D; B = 64,
     B' = 30)."""
+    return family_monte_carlo_total_correlation(
+        make_family(loc, scale, scale_tril, rho), samples_per_posterior, groups, generator
+    )
+
+
+def family_monte_carlo_total_correlation(
+    family: GaussianFamily,
+    samples_per_posterior: int = 30,
+    groups: Sequence | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """:func:`monte_carlo_total_correlation` of the mixture of the posteriors ``family``."""
     if samples_per_posterior < 1:
         raise ValueError(f"samples_per_posterior must be >= 1, got {samples_per_posterior}")
-    family = make_family(loc, scale, scale_tril, rho)
     B, D = family.loc.shape
     z = sample_family(family, samples_per_posterior, generator).reshape(-1, D)
     log_w = torch.full((1, B), -math.log(B), dtype=z.dtype, device=z.device)

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 
 import torch
 
-from pyrodisent.estimators.aggregate import AggregateLogDensities, log_aggregate_posterior
-from pyrodisent.estimators.families import make_family
+from pyrodisent.estimators.aggregate import AggregateLogDensities, batch_log_aggregate
+from pyrodisent.estimators.families import GaussianFamily, batch_family
 
 
 def kl_decomposition(
@@ -76,12 +76,16 @@ def total_correlation(
 
         mean_i [ log q̂(z_i) − Σ_g log q̂(z_ig) ].
     """
+    return family_total_correlation(z, batch_family(z, loc, scale, scale_tril, rho), dataset_size, groups, method)
+
+
+def family_total_correlation(
+    z: torch.Tensor, family: GaussianFamily, dataset_size: int, groups: Sequence | None = None, method: str = "is"
+) -> torch.Tensor:
+    """:func:`total_correlation` of a batch whose posteriors are ``family``."""
     if groups is None:
-        est = log_aggregate_posterior(z, loc, scale, dataset_size, method, dims=True, scale_tril=scale_tril, rho=rho)
-        return kl_decomposition(est)["tc"]
-    est = log_aggregate_posterior(
-        z, loc, scale, dataset_size, method, groups=groups, dims=False, scale_tril=scale_tril, rho=rho
-    )
+        return kl_decomposition(batch_log_aggregate(z, family, dataset_size, method, dims=True))["tc"]
+    est = batch_log_aggregate(z, family, dataset_size, method, groups=groups, dims=False)
     return kl_decomposition(est)["tc_joint"]
 
 
@@ -98,7 +102,7 @@ def partial_correlation(
 ) -> torch.Tensor:
     """PC between latent groups (PDisVAE, eq. 3-4); ``groups`` as sizes or dim lists.
     One group gives 0; K singleton groups give TC."""
-    return total_correlation(z, loc, scale, dataset_size, groups, method, scale_tril=scale_tril, rho=rho)
+    return family_total_correlation(z, batch_family(z, loc, scale, scale_tril, rho), dataset_size, groups, method)
 
 
 def kl_decomposition_terms(
@@ -117,8 +121,6 @@ def kl_decomposition_terms(
     the per-dim prior log densities log p(z_id)) DWKL, from one pass (module docstring)."""
     if log_prior_dims is not None and log_prior_dims.shape != z.shape:
         raise ValueError(f"log_prior_dims must be [M, D] = {tuple(z.shape)}, got {tuple(log_prior_dims.shape)}")
-    est = log_aggregate_posterior(
-        z, loc, scale, dataset_size, method, groups=groups, dims=True, scale_tril=scale_tril, rho=rho
-    )
-    log_posterior = make_family(loc, scale, scale_tril, rho).log_prob(z)
-    return kl_decomposition(est, log_posterior, log_prior_dims)
+    family = batch_family(z, loc, scale, scale_tril, rho)
+    est = batch_log_aggregate(z, family, dataset_size, method, groups=groups, dims=True)
+    return kl_decomposition(est, family.log_prob(z), log_prior_dims)

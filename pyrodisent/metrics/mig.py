@@ -20,7 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
+from pyrodisent.estimators.families import GaussianFamily
 from pyrodisent.metrics.utils import (
     NUM_BINS,
     check_codes,
@@ -104,14 +106,13 @@ def grouped_mig(codes, factors, groups: Sequence, num_bins: int = NUM_BINS) -> d
 
 
 def _log_mixture(z: np.ndarray, loc: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """[M] log (1/J) Σ_j N(z_i; loc_j, diag scale_j²) over the J mixture components."""
-    import torch
-
+    """[M] log (1/J) Σ_j N(z_i; loc_j, diag scale_j²) over the J mixture components (float64,
+    the per-dim densities of :meth:`GaussianFamily.pairwise_log_prob_dims`)."""
     zt, lt, st = (torch.from_numpy(np.ascontiguousarray(a)) for a in (z, loc, scale))
+    family = GaussianFamily.diagonal(lt, st)
     out = torch.empty(len(z), dtype=torch.float64)
     for start in range(0, len(z), 512):  # [chunk, J, dims] at a time
-        zi = zt[start : start + 512, None, :]
-        log_n = -0.5 * ((zi - lt) / st) ** 2 - torch.log(st) - 0.5 * np.log(2 * np.pi)
+        log_n = family.pairwise_log_prob_dims(zt[start : start + 512])
         out[start : start + 512] = torch.logsumexp(log_n.sum(-1), dim=1) - np.log(len(loc))
     return out.numpy()
 
