@@ -22,7 +22,7 @@ from pyrodisent.validation import check_int
 
 
 class AnnealedVAE(Regularizer):
-    """AnnealedVAE (Burgess et al. 2018): γ·|KL − C| with a linear capacity schedule."""
+    """AnnealedVAE (Burgess et al. 2018, eq. 8): γ·|KL − C| with a linear capacity schedule."""
 
     name = "annealed_vae"
 

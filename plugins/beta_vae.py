@@ -12,6 +12,12 @@ from pyrodisent import PosteriorBatch, Regularizer, check_weight, hookimpl
 
 
 class BetaVAE(Regularizer):
+    """β-VAE (Higgins et al. 2017): β·KL(q(z|x) ‖ p(z)) in the loss, so (β − 1)·KL on top of
+    the ELBO's own KL.
+
+    :param beta: weight β of the KL (default 4; β = 1 is the VAE).
+    """
+
     name = "beta_vae"
 
     def __init__(self, beta: float = 4.0):

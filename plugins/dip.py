@@ -50,7 +50,8 @@ def dip_terms(covariance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class DIPVAE(Regularizer):
-    """λ_od · Σ_{i≠j} C_ij² + λ_d · Σ_i (C_ii − 1)² with C = Cov(μ) ("i") or Cov(z) ("ii").
+    """DIP-VAE-I and DIP-VAE-II (Kumar et al. 2018): λ_od · Σ_{i≠j} C_ij² + λ_d · Σ_i (C_ii − 1)²
+    with C = Cov(μ) ("i") or Cov(z) ("ii").
 
     :param variant: ``"i"`` or ``"ii"``.
     :param lambda_od: weight of the off-diagonal term (default 10).

@@ -61,8 +61,8 @@ def permute_dims(z: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 class DiscriminatorTotalCorrelation(AuxiliaryNetworkRegularizer):
-    """FactorVAE's γ·TC with TC from a discriminator (Cheng et al. 2020, eq. 6; Kim & Mnih 2018
-    eq. 3).
+    """FactorVAE (Kim & Mnih 2018, eq. 3): γ·TC, with TC from a discriminator by the
+    density-ratio trick (RTC-VAE, Cheng et al. 2020, eq. 6).
 
     :param gamma: weight γ of TC in the loss −ELBO + γ·TC (default 35; useful range 10-100).
     :param latent_dim: build the discriminator now; ``None`` (default) builds it on the first

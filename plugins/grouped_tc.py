@@ -41,7 +41,9 @@ from pyrodisent.validation import check_int
 
 
 class GroupedTotalCorrelation(Regularizer):
-    """β-STCVAE (``gamma=0``, the default) and HFVAE (``gamma > 0``); see the module docstring.
+    """β-STCVAE (Chen et al. 2022, eq. 9; ``gamma=0``, the default) and HFVAE (Esmaeili et al.
+    2019, as Chen et al. 2022, eq. 10; ``gamma > 0``): β·TC_joint + γ·Σ_g TC(z_g) in the loss;
+    see the module docstring.
 
     :param beta: weight of the between-group TC_joint (Chen et al. 2022 use β = 6 for β-TCVAE runs).
     :param grouping_factor: i, the size of each contiguous group; must divide the latent size.

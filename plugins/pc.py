@@ -28,7 +28,8 @@ from pyrodisent.validation import check_int
 
 
 class PartialCorrelation(Regularizer):
-    """−ELBO + β·PC (PDisVAE, eq. 3); see the module docstring.
+    """PDisVAE (an anonymous ICLR submission, eq. 3-4): −ELBO + β·PC, the partial correlation
+    between latent groups; see the module docstring.
 
     :param beta: weight of PC (default 4).
     :param groups: group sizes or dim lists partitioning the latent dims; or

@@ -24,6 +24,10 @@ from pyrodisent.estimators import ESTIMATOR_METHODS
 
 
 class TotalCorrelation(Regularizer):
+    """β-TCVAE (Chen et al. 2018): α·MI + β·TC + γ·DWKL in the loss, each from minibatch
+    estimates of log q̂(z) and log q̂(z_d); see the module docstring.
+    """
+
     name = "tc"
 
     def __init__(self, alpha: float = 1.0, beta: float = 6.0, gamma: float = 1.0, estimator: str = "mss"):

@@ -37,7 +37,7 @@ def expected_posterior_variance(posterior: PosteriorBatch) -> torch.Tensor:
 
 
 class VariancePenalty(Regularizer):
-    """η · Σ_k E_x[σ_k²(x)] (Cheng et al. 2020, eq. 4).
+    """RTC-VAE's variance penalty (Cheng et al. 2020, eq. 4): η · Σ_k E_x[σ_k²(x)].
 
     :param eta: the weight η (≥ 0). Give ``eta`` or ``beta``, not both.
     :param beta: the sibling TC plugin's weight; η = max(10, β).

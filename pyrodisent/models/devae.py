@@ -59,7 +59,9 @@ CONNECTIONS = ("dit", "linear", "parallel")
 
 
 class DeVAE(VAE):
-    """Decremental VAE (DeVAE) with ``.model``/``.guide`` for any Pyro ELBO.
+    """DeVAE (an anonymous ICLR submission, "Variational Autoencoders with Decremental
+    Information Bottleneck for Disentanglement", eq. 2-8): layers of decreasing information
+    trained one per minibatch, with ``.model``/``.guide`` for any Pyro ELBO.
 
     :param input_shape, latent_dim, encoder, likelihood, gaussian_scale, hidden_width,
         hidden_layers, prior, prior_options, register_params: as :class:`VAE`.

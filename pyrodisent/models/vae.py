@@ -36,7 +36,8 @@ DEFAULT_RHO = 0.9
 
 
 class VAE(nn.Module):
-    """A VAE whose ``.model``/``.guide`` work with any Pyro ELBO and with :class:`DisentELBO`.
+    """VAE (Kingma & Welling 2014; Rezende et al. 2014): ``.model``/``.guide`` that work with
+    any Pyro ELBO and with :class:`DisentELBO`.
 
     :param input_shape: (C, H, W) for images, or any shape with ``encoder="mlp"``.
     :param latent_dim: D.
