@@ -82,7 +82,7 @@ def plot_group_traversals(model, x: torch.Tensor, groups, path, steps: int = 7, 
     groups = [list(g) for g in groups]
     if any(len(g) not in (1, 2) for g in groups):
         raise ValueError(f"group traversals draw groups of one or two dims, got {groups}")
-    fig, axes = plt.subplots(1, len(groups), figsize=(2.2 * len(groups) * steps / 7, 2.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.8 * len(groups) * steps / 7, 4.2), squeeze=False)
     for ax, group in zip(axes[0], groups):
         grids = [np.linspace(low[d], high[d], steps) for d in group]
         rows = grids[1] if len(group) == 2 else [None]

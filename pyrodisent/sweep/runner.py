@@ -145,17 +145,27 @@ def _per_layer_scores(model, dataset, config, evaluation: Evaluation, heldout) -
 
 
 #: the value of a metric option ``code_groups`` that means "the latent groups of the run's
-#: grouped regularizer (pc, grouped_tc), or none" — PDisVAE §4.1 scores a grouped model on its
+#: grouped regularizer (pc, grouped_tc) or L^p-nested prior, or none" — PDisVAE §4.1 scores a grouped model on its
 #: own groups and searches groupings for the others
 CODE_GROUPS_FROM_RUN = "regularizer"
 
 
 def run_latent_groups(config, latent_dim: int) -> list[list[int]] | None:
-    """Dim lists of the first regularizer of ``config`` that has latent groups, else None."""
+    """The latent groups a run's model or objective defines, as dim lists, else None: those of
+    the first regularizer with latent groups (``pc``, ``grouped_tc``), else those of an
+    L^p-nested prior with one level of groups (ISA-VAE's subspaces, Stühmer et al. 2020)."""
     for entry in config.regularizers:
         reg = regularizer(entry.name, **entry.options)
         if hasattr(reg, "group_lists"):
             return reg.group_lists(latent_dim)
+    prior = config.model.options.get("prior")
+    if isinstance(prior, dict) and isinstance(prior.get("lp_nested"), dict):
+        groups = prior["lp_nested"].get("groups")
+        if isinstance(groups, list) and all(isinstance(g, list) and len(g) == 2 and isinstance(g[1], int) for g in groups):
+            sizes = [g[1] for g in groups]
+            if sum(sizes) == latent_dim:
+                starts = [sum(sizes[:i]) for i in range(len(sizes))]
+                return [list(range(a, a + n)) for a, n in zip(starts, sizes)]
     return None
 
 

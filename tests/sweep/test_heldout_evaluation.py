@@ -39,6 +39,9 @@ def test_run_latent_groups_reads_the_grouped_regularizer():
     grouped = parse_config({**base, "regularizers": [{"name": "tc"}, {"name": "pc", "groups": [4, 2]}]})
     assert run_latent_groups(grouped, 6) == [[0, 1, 2, 3], [4, 5]]
     assert run_latent_groups(parse_config({**base, "regularizers": [{"name": "tc"}]}), 6) is None
+    # ISA-VAE: the subspaces of its L^p-nested prior are its groups
+    isa = {"name": "vae", "prior": {"lp_nested": {"p0": 2.0, "groups": [[2.1, 2], [2.1, 4]]}}}
+    assert run_latent_groups(parse_config({**base, "model": isa, "regularizers": []}), 6) == [[0, 1], [2, 3, 4, 5]]
 
 
 def test_metrics_run_on_the_held_out_draw_and_rescoring_keeps_the_models(tmp_path):
