@@ -50,16 +50,19 @@ from pyrodisent.metrics.plots import plot_group_traversals
 from pyrodisent.sweep.runner import run_latent_groups
 
 
-def traversals(sweep_dir: Path, out: Path, seed: int, methods=("beta-TCVAE", "PDisVAE")) -> list[Path]:
+def finished_runs(sweep_dir: Path, method: str | None = None):
+    """(params, run directory) of every finished trial of a sweep, in trial order."""
     manifest = json.loads((sweep_dir / "manifest.json").read_text())
-    paths = []
     for entry in manifest["trials"]:
-        params = entry["params"]
-        if params.get("seed") != seed or params.get("method") not in methods:
-            continue
         run = sweep_dir / "trials" / entry["trial"]
-        if not (run / "summary.json").is_file():
-            print(f"skipped {params['method']} seed {seed}: not finished")
+        if (method is None or entry["params"].get("method") == method) and (run / "summary.json").is_file():
+            yield entry["params"], run
+
+
+def traversals(sweep_dir: Path, out: Path, seed: int, methods=("beta-TCVAE", "PDisVAE")) -> list[Path]:
+    paths = []
+    for params, run in finished_runs(sweep_dir):
+        if params.get("seed") != seed or params.get("method") not in methods:
             continue
         model, data, config = load_run(run)
         x = data.batch_to_float(data.images)
@@ -75,12 +78,8 @@ def traversals(sweep_dir: Path, out: Path, seed: int, methods=("beta-TCVAE", "PD
 
 
 def dummy_dims(sweep_dir: Path, out: Path, method: str = "PDisVAE") -> list[dict]:
-    manifest = json.loads((sweep_dir / "manifest.json").read_text())
     rows = []
-    for entry in manifest["trials"]:
-        run = sweep_dir / "trials" / entry["trial"]
-        if entry["params"].get("method") != method or not (run / "summary.json").is_file():
-            continue
+    for params, run in finished_runs(sweep_dir, method):
         model, _, config = load_run(run)
         test = get_dataset(config.data.name, **{**config.data.options, "seed": 1})
         gen = torch.Generator().manual_seed(0)
@@ -99,7 +98,7 @@ def dummy_dims(sweep_dir: Path, out: Path, method: str = "PDisVAE") -> list[dict
             sd = scale[:, dims].mean(0)  # ≈ 1 for a dim the posterior leaves at the prior (inactive)
             dummy = dims[int(np.argmax(sd))]
             rows.append({
-                "seed": entry["params"]["seed"], "true_latent": int(t), "pair": str(tuple(dims)),
+                "seed": params["seed"], "true_latent": int(t), "pair": str(tuple(dims)),
                 "r2_pair": float(matrix[t, g]),
                 "posterior_sd": " ".join(f"{v:.3f}" for v in sd),
                 "active_dims": int((sd < 0.5).sum()),
@@ -121,19 +120,15 @@ def dummy_dims(sweep_dir: Path, out: Path, method: str = "PDisVAE") -> list[dict
 
 
 def reconstruction(sweep_dir: Path, out: Path) -> dict[str, list[float]]:
-    manifest = json.loads((sweep_dir / "manifest.json").read_text())
     scores: dict[str, list[float]] = {}
-    for entry in manifest["trials"]:
-        run = sweep_dir / "trials" / entry["trial"]
-        if not (run / "summary.json").is_file():
-            continue
+    for params, run in finished_runs(sweep_dir):
         model, _, config = load_run(run)
         test = get_dataset(config.data.name, **{**config.data.options, "seed": 1})
         x = test.batch_to_float(test.images)
         with torch.no_grad():
             x_hat = model.mean_image(model.encode(x)[0])
         r2 = 1.0 - float((x - x_hat).square().sum() / (x - x.mean(0)).square().sum())
-        scores.setdefault(entry["params"]["method"], []).append(r2)
+        scores.setdefault(params["method"], []).append(r2)
     # the ceiling: the noise-free mean A z of the true latents (what no encoder can beat on average)
     x = torch.as_tensor(test.images, dtype=torch.float64)
     oracle = torch.as_tensor(test.latents @ test.mixing.T)
@@ -150,12 +145,8 @@ def reconstruction(sweep_dir: Path, out: Path) -> dict[str, list[float]]:
 
 
 def objective(sweep_dir: Path, method: str = "PDisVAE", samples: int = 20) -> list[dict]:
-    manifest = json.loads((sweep_dir / "manifest.json").read_text())
     rows = []
-    for entry in manifest["trials"]:
-        run = sweep_dir / "trials" / entry["trial"]
-        if entry["params"].get("method") != method or not (run / "summary.json").is_file():
-            continue
+    for params, run in finished_runs(sweep_dir, method):
         model, data, config = load_run(run)
         x = data.batch_to_float(data.images)
         groups = run_latent_groups(config, model.latent_dim)
@@ -167,7 +158,7 @@ def objective(sweep_dir: Path, method: str = "PDisVAE", samples: int = 20) -> li
             loc, scale = model.encode(x)
         pc = heldout_partial_correlation(loc.double().numpy(), scale.double().numpy(), groups, 0)["partial_correlation"]
         evaluation = json.loads((run / "sweep_evaluation.json").read_text())["metrics"] if (run / "sweep_evaluation.json").is_file() else {}
-        rows.append({"seed": entry["params"]["seed"], "neg_elbo": neg_elbo, "pc": pc, "objective": neg_elbo + beta * pc,
+        rows.append({"seed": params["seed"], "neg_elbo": neg_elbo, "pc": pc, "objective": neg_elbo + beta * pc,
                      "heldout_r2": evaluation.get("aligned_r2", float("nan"))})
     for r in sorted(rows, key=lambda r: r["objective"]):
         print(f"seed {r['seed']}: −ELBO {r['neg_elbo']:.3f} + β·PC ({r['pc']:.3f}) = {r['objective']:.3f};  held-out R² {r['heldout_r2']:.3f}")

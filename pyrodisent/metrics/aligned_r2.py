@@ -179,6 +179,15 @@ def aligned_r2(
     return out
 
 
+def factor_value_array(dataset, factors: np.ndarray) -> np.ndarray:
+    """[n, K] float values of factor classes [n, K]: ``dataset.factor_values`` when known,
+    else the classes themselves."""
+    factors = np.asarray(factors)
+    if dataset.factor_values is None:
+        return factors.astype(np.float64)
+    return np.stack([np.asarray(v, dtype=np.float64)[factors[:, k]] for k, v in enumerate(dataset.factor_values)], 1)
+
+
 def aligned_r2_score(
     representation,
     dataset,
@@ -194,15 +203,6 @@ def aligned_r2_score(
     rep = as_representation(representation)
     factors = dataset.sample_factors(check_int("num_points", num_points, 2), rs)
     codes = rep(dataset.sample_observations_from_factors(factors, rs))
-    if dataset.factor_values is not None:
-        true = np.stack(
-            [
-                np.asarray(v, dtype=np.float64)[factors[:, k]]
-                for k, v in enumerate(dataset.factor_values)
-            ],
-            1,
-        )
-    else:
-        true = factors.astype(np.float64)
+    true = factor_value_array(dataset, factors)
     groups = true_groups if true_groups is not None else [1] * true.shape[1]
     return aligned_r2(codes, true, groups, code_groups)

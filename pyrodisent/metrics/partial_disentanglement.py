@@ -22,7 +22,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from pyrodisent.metrics.aligned_r2 import _align, affine_residuals, best_alignment
+from pyrodisent.metrics.aligned_r2 import (
+    _align,
+    affine_residuals,
+    best_alignment,
+    factor_value_array,
+)
 from pyrodisent.metrics.mig import grouped_mig
 from pyrodisent.metrics.partial_correlation import heldout_partial_correlation
 from pyrodisent.metrics.utils import (
@@ -41,12 +46,7 @@ def true_latents(dataset) -> np.ndarray:
     latents = getattr(dataset, "latents", None)
     if latents is not None:
         return np.asarray(latents, dtype=np.float64)
-    factors = np.asarray(dataset.factors)
-    if dataset.factor_values is not None:
-        return np.stack(
-            [np.asarray(v, dtype=np.float64)[factors[:, k]] for k, v in enumerate(dataset.factor_values)], 1
-        )
-    return factors.astype(np.float64)
+    return factor_value_array(dataset, dataset.factors)
 
 
 def partial_disentanglement(
