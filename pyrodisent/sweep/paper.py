@@ -74,7 +74,11 @@ def check_paper(value: Any) -> dict[str, Any]:
     return value
 
 
-def _number(value: Any) -> float | None:
+def cell_number(value: Any) -> float | None:
+    """A results.csv cell as a finite float, or None (empty, boolean, text, nan or inf);
+    the report's plots read cells the same way."""
+    if isinstance(value, bool) or value is None or value == "":
+        return None
     try:
         x = float(value)
     except (TypeError, ValueError):
@@ -106,7 +110,7 @@ def _theirs(cell: Any) -> str:
 
 
 def _values(finished: list[dict[str, Any]], by: str, key: str, column: str) -> list[float]:
-    return [v for r in finished if str(r.get(by)) == key for v in [_number(r.get(column))] if v is not None]
+    return [v for r in finished if str(r.get(by)) == key for v in [cell_number(r.get(column))] if v is not None]
 
 
 def welch_p(a: list[float], b: list[float]) -> float | None:

@@ -31,7 +31,6 @@ are missing), from finished trials:
 
 from __future__ import annotations
 
-import math
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -41,7 +40,7 @@ import numpy as np
 import yaml
 
 from pyrodisent.atomic_file import write_text_atomic
-from pyrodisent.sweep.paper import comparison_table, plot_paper_boxplots
+from pyrodisent.sweep.paper import cell_number, comparison_table, plot_paper_boxplots
 from pyrodisent.sweep.state import SweepDir
 
 STRENGTH_COLUMNS = ("strength", "beta", "gamma", "config.regularizers.discriminator.gamma",
@@ -62,23 +61,13 @@ def read_sweep_file(path: Path) -> dict | None:
     return yaml.safe_load(path.read_text())
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None or value == "":
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def _column(rows: list[dict], candidates, numeric: bool = True, varying: bool = False) -> str | None:
     """The first candidate column present in every row (numeric if asked; varying if asked)."""
     for name in candidates:
         values = [r.get(name) for r in rows]
         if not rows or any(v is None or v == "" for v in values):
             continue
-        if numeric and any(_number(v) is None for v in values):
+        if numeric and any(cell_number(v) is None for v in values):
             continue
         if varying and len({str(v) for v in values}) < 2:
             continue
@@ -131,11 +120,11 @@ def best_grouping_coefficients(rows: list[dict]) -> tuple[dict[tuple, float], di
         raise KeyError(", ".join(missing))
     cap, lat, grp, elbo = cols["capacity"], cols["latent_dim"], cols["grouping_factor"], cols["loss.elbo"]
     strength = cols["strength"] = _column(rows, STRENGTH_COLUMNS, varying=True)
-    m_of = {n: largest_proper_divisor(n) for n in {int(_number(r[lat])) for r in rows}}
+    m_of = {n: largest_proper_divisor(n) for n in {int(cell_number(r[lat])) for r in rows}}
     cells: dict[tuple, list[float]] = defaultdict(list)
     for r in rows:
-        s = _number(r[strength]) if strength else None
-        cells[(_number(r[cap]), s, int(_number(r[lat])), int(_number(r[grp])))].append(_number(r[elbo]))
+        s = cell_number(r[strength]) if strength else None
+        cells[(cell_number(r[cap]), s, int(cell_number(r[lat])), int(cell_number(r[grp])))].append(cell_number(r[elbo]))
     best: dict[tuple, tuple[float, float]] = {}
     for (c, s, n, i), values in sorted(cells.items(), key=lambda kv: str(kv[0])):
         mean = float(np.mean(values))
@@ -181,15 +170,15 @@ def plot_metric_violins(rows: list[dict], out: Path) -> list[str]:
     lines = []
     for metric in metrics:
         groups = list(dict.fromkeys(str(r[model]) for r in rows))
-        hues = sorted({_number(r[hue]) for r in rows}) if hue else [None]
+        hues = sorted({cell_number(r[hue]) for r in rows}) if hue else [None]
         fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(groups) * len(hues)), 4))
         width = 0.8 / len(hues)
         handles = []
         for j, h in enumerate(hues):
             data, positions = [], []
             for g_index, g in enumerate(groups):
-                values = [_number(r[metric]) for r in rows
-                          if str(r[model]) == g and (h is None or _number(r[hue]) == h)]
+                values = [cell_number(r[metric]) for r in rows
+                          if str(r[model]) == g and (h is None or cell_number(r[hue]) == h)]
                 values = [v for v in values if v is not None]
                 if values:
                     data.append(values)
@@ -234,8 +223,8 @@ def plot_tc_vs_grouping(rows: list[dict], path: Path) -> str:
     strength = _column(rows, STRENGTH_COLUMNS, varying=True)  # Fig. 3 fixes β = 10: one panel per β
     panels: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in rows:
-        s = _number(r[strength]) if strength else None
-        panels[s][int(_number(r[lat]))][int(_number(r[grp]))].append(_number(r[tc]))
+        s = cell_number(r[strength]) if strength else None
+        panels[s][int(cell_number(r[lat]))][int(cell_number(r[grp]))].append(cell_number(r[tc]))
     plt = _plt()
     keys = sorted(panels, key=lambda v: (v is None, v))
     fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False, sharey=True)
@@ -276,7 +265,7 @@ def plot_tc_mean_vs_sample(rows: list[dict], path: Path) -> str:
         for column, style in (("tc_mean", "o-"), ("tc_sample", "s--")):
             by: dict[float, list[float]] = defaultdict(list)
             for r in sub:
-                by[_number(r[strength])].append(_number(r[column]))
+                by[cell_number(r[strength])].append(cell_number(r[column]))
             xs = sorted(by)
             stats = [_band(by[x]) for x in xs]
             ax.plot(xs, [s[0] for s in stats], style, label=column.replace("tc_", "TC_"))
@@ -301,7 +290,7 @@ def plot_per_layer(rows: list[dict], path: Path) -> str:
     found = {}
     for key in {k for r in rows for k in r}:
         m = _LAYER_COLUMN.match(key)
-        if m and any(_number(r.get(key)) is not None for r in rows):  # models may lack a layer
+        if m and any(cell_number(r.get(key)) is not None for r in rows):  # models may lack a layer
             found.setdefault(m["score"], {})[int(m["layer"])] = key
     if not found:
         return ("skipped per_layer.png (DeVAE, Table 2): no metric.<score>/layer<i> column "
@@ -315,7 +304,7 @@ def plot_per_layer(rows: list[dict], path: Path) -> str:
         for g_index, g in enumerate(groups):
             xs, means, sds = [], [], []
             for layer, column in sorted(found[score].items()):
-                values = [_number(r.get(column)) for r in rows if g is None or str(r[model]) == g]
+                values = [cell_number(r.get(column)) for r in rows if g is None or str(r[model]) == g]
                 values = [v for v in values if v is not None]
                 if values:
                     xs.append(layer)

@@ -38,6 +38,7 @@ from pyrodisent.data import FactorDataset, get_dataset
 from pyrodisent.diagnostics import gaussian_tc_diagnostics
 from pyrodisent.engine import load_run, train
 from pyrodisent.errors import UserError
+from pyrodisent.estimators import normalize_groups
 from pyrodisent.metrics import evaluate_metrics
 from pyrodisent.plugin_manager import UnknownComponentError, get_component
 from pyrodisent.regularizer import regularizer
@@ -145,8 +146,8 @@ def _per_layer_scores(model, dataset, config, evaluation: Evaluation, heldout) -
 
 
 #: the value of a metric option ``code_groups`` that means "the latent groups of the run's
-#: grouped regularizer (pc, grouped_tc) or L^p-nested prior, or none" — PDisVAE §4.1 scores a grouped model on its
-#: own groups and searches groupings for the others
+#: grouped regularizer (pc, grouped_tc) or L^p-nested prior, or none" — PDisVAE §4.1 scores
+#: a grouped model on its own groups and searches groupings for the others
 CODE_GROUPS_FROM_RUN = "regularizer"
 
 
@@ -164,8 +165,7 @@ def run_latent_groups(config, latent_dim: int) -> list[list[int]] | None:
         if isinstance(groups, list) and all(isinstance(g, list) and len(g) == 2 and isinstance(g[1], int) for g in groups):
             sizes = [g[1] for g in groups]
             if sum(sizes) == latent_dim:
-                starts = [sum(sizes[:i]) for i in range(len(sizes))]
-                return [list(range(a, a + n)) for a, n in zip(starts, sizes)]
+                return normalize_groups(sizes, latent_dim)
     return None
 
 
