@@ -132,6 +132,17 @@ def render(factors: np.ndarray, orientation_endpoint: bool = False) -> torch.Ten
     return torch.from_numpy(out)
 
 
+def _block_mean_uint8(images: torch.Tensor, k: int, chunk: int = 65536) -> torch.Tensor:
+    """[N, 1, 64, 64] bool → [N, 1, 64/k, 64/k] uint8: round(255 · mean of each k × k block)."""
+    n, c, h, w = images.shape
+    out = torch.empty((n, c, h // k, w // k), dtype=torch.uint8)
+    for start in range(0, n, chunk):  # chunks bound the float copy to ~1 GB
+        block = images[start : start + chunk].view(torch.uint8).float()
+        mean = torch.nn.functional.avg_pool2d(block, k)
+        out[start : start + chunk] = mean.mul_(255.0).round_().to(torch.uint8)
+    return out
+
+
 def generated_dsprites(
     shapes: int | None = None,
     scales: int | None = None,
@@ -139,8 +150,9 @@ def generated_dsprites(
     positions: int | None = None,
     positions_x: int | None = None,
     positions_y: int | None = None,
-    dtype: str = "bool",
+    dtype: str | None = None,
     orientation_endpoint: bool = False,
+    image_size: int = IMAGE_SIZE,
 ) -> FactorDataset:
     """A dSprites-equivalent data set rendered on the machine (module docstring).
 
@@ -148,11 +160,26 @@ def generated_dsprites(
     kept for scale and position, every (40/count)-th step for orientation); ``None`` keeps
     all. ``positions`` sets both position counts. Factor classes are renumbered 0..count−1
     and ``factor_values`` holds the physical values, so a sub-grid is again a full grid of
-    its own. ``dtype``: ``"bool"`` (1 byte per pixel, the default) or ``"uint8"`` (0/255).
-    The full grid takes 737,280 × 4096 bytes = 3.0 GB.
+    its own; a factor held at one class is constant and is left out of ``factors`` (its value
+    is in ``fixed_factors``). ``dtype``: ``"bool"`` (1 byte per pixel, the default at 64 × 64) or ``"uint8"``
+    (0/255). The full grid takes 737,280 × 4096 bytes = 3.0 GB.
+
+    ``image_size`` (64, 32 or 16) shrinks the 64 × 64 frame by averaging each block of
+    (64 / image_size)² pixels: an antialiased grey-level image (uint8, the fraction of the
+    block the shape covers), 4× (16×) cheaper per image for the networks, with the same
+    factors; neighbouring positions then lie half (a quarter of) a pixel apart.
     """
+    if image_size not in (64, 32, 16):
+        raise ValueError(f"generated_dsprites: image_size must be 64, 32 or 16, got {image_size!r}")
+    if dtype is None:
+        dtype = "bool" if image_size == IMAGE_SIZE else "uint8"
     if dtype not in ("bool", "uint8"):
         raise ValueError(f"generated_dsprites: dtype must be 'bool' or 'uint8', got {dtype!r}")
+    if dtype == "bool" and image_size != IMAGE_SIZE:
+        raise ValueError(
+            f"generated_dsprites: image_size {image_size} averages pixel blocks into grey levels, "
+            "which dtype 'bool' cannot hold; use dtype 'uint8' (the default for image_size < 64)"
+        )
     if positions is not None and (positions_x is not None or positions_y is not None):
         raise ValueError("generated_dsprites: pass either positions or positions_x/positions_y, not both")
     if positions is not None:
@@ -183,19 +210,25 @@ def generated_dsprites(
                 target[...] = windows[top[None, :], left[:, None]]
                 start += block
     images = torch.from_numpy(images)
+    if image_size != IMAGE_SIZE:
+        images = _block_mean_uint8(images, IMAGE_SIZE // image_size)
     grids = np.meshgrid(*[np.arange(s) for s in sizes], indexing="ij")
     factors = np.stack([g.reshape(-1) for g in grids], axis=1)
-    if dtype == "uint8":
+    if dtype == "uint8" and images.dtype == torch.bool:
         images = images.view(torch.uint8).mul_(255)  # in place: 0/1 bytes → 0/255
+    # A factor held at one class (e.g. ``orientations: 1``) is constant: zero entropy, which
+    # MIG-style metrics divide by. It is dropped, as the file's constant colour is.
+    varying = [k for k in range(5) if sizes[k] > 1]
     dataset = FactorDataset(
         images,
-        factors,
-        FACTOR_NAMES,
-        sizes,
-        [values[k][chosen[k]] for k in range(5)],
+        factors[:, varying],
+        [FACTOR_NAMES[k] for k in varying],
+        [sizes[k] for k in varying],
+        [values[k][chosen[k]] for k in varying],
         name="generated_dsprites",
     )
-    dataset.grid_classes = chosen  # full-grid class of each sub-grid class, per factor
+    dataset.grid_classes = chosen  # full-grid class of each sub-grid class, all five factors
+    dataset.fixed_factors = {FACTOR_NAMES[k]: float(values[k][chosen[k][0]]) for k in range(5) if sizes[k] == 1}
     return dataset
 
 
@@ -235,7 +268,7 @@ def dsprites(path: str | Path | None = None, dtype: str = "bool") -> FactorDatas
     if (factors < 0).any() or (factors >= np.array(FACTOR_SIZES)).any():
         raise DataFileError(file, f"'latents_classes' has classes outside the sizes {FACTOR_SIZES}")
     images = torch.from_numpy(imgs).view(torch.bool).unsqueeze(1)  # 0/1 bytes checked above: no copy
-    if dtype == "uint8":
+    if dtype == "uint8" and images.dtype == torch.bool:
         images = images.view(torch.uint8).mul_(255)  # in place: 0/1 bytes → 0/255
     fv = factor_values(orientation_endpoint=True)
     if values is not None and values.shape == classes.shape:

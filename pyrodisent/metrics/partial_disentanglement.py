@@ -85,7 +85,7 @@ def partial_disentanglement(
         residuals = np.concatenate([affine_residuals(loc[:, grouping[c]], true[:, tg[r]]) for r, c in zip(rows, cols)], 1)
         out["aligned_mse"] = float(np.mean(residuals**2))
         if len(grouping) >= 2:
-            out["grouped_mig"] = grouped_mig(loc, factors, grouping)["grouped_mig"]
+            out["grouped_mig"] = grouped_mig(loc, factors, grouping, estimator="histogram")["grouped_mig"]
     return out
 
 

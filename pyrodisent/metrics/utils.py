@@ -355,6 +355,18 @@ def generate_posterior_and_factors(
     return loc, scale, factors
 
 
+def posterior_of_dataset(representation, dataset, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(loc, scale, factors) of every observation of ``dataset``, in its row order; images are
+    turned into floats ``chunk`` at a time, so the whole set never exists as floats at once."""
+    rep = as_representation(representation)
+    locs, scales = [], []
+    for start in range(0, len(dataset), chunk):
+        loc, scale = rep.posterior(dataset.batch_to_float(dataset.images[start : start + chunk]))
+        locs.append(loc)
+        scales.append(scale)
+    return np.concatenate(locs), np.concatenate(scales), dataset._require_factors()
+
+
 def top_two_gap(matrix: np.ndarray) -> np.ndarray:
     """Per column, the largest minus the second largest entry (rows are code dims or groups)."""
     ordered = np.sort(matrix, axis=0)

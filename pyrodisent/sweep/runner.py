@@ -149,6 +149,9 @@ def _per_layer_scores(model, dataset, config, evaluation: Evaluation, heldout) -
 #: grouped regularizer (pc, grouped_tc) or L^p-nested prior, or none" — PDisVAE §4.1 scores
 #: a grouped model on its own groups and searches groupings for the others
 CODE_GROUPS_FROM_RUN = "regularizer"
+#: metric options that take latent groups (``partial_disentanglement``'s ``code_groups``,
+#: ``grouped_mig``'s ``groups``) and so accept :data:`CODE_GROUPS_FROM_RUN`
+GROUP_OPTIONS = ("code_groups", "groups")
 
 
 def run_latent_groups(config, latent_dim: int) -> list[list[int]] | None:
@@ -173,8 +176,9 @@ def _metric_options(evaluation: Evaluation, config, latent_dim: int) -> dict[str
     options = {}
     for metric, opts in (evaluation.options or {}).items():
         opts = dict(opts)
-        if opts.get("code_groups") == CODE_GROUPS_FROM_RUN:
-            opts["code_groups"] = run_latent_groups(config, latent_dim)
+        for key in GROUP_OPTIONS:
+            if opts.get(key) == CODE_GROUPS_FROM_RUN:
+                opts[key] = run_latent_groups(config, latent_dim)
         options[metric] = opts
     return options
 
@@ -199,7 +203,7 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
     averaged over the held-out points as ``reconstruction/layer<i>`` (the DeVAE paper, an anonymous
     ICLR submission, Tables 2-4). ``test_data``: the metrics run on the run's data set rebuilt with
     these options (a held-out draw) instead of the training set. A metric option
-    ``code_groups: regularizer`` becomes the run's latent groups (:func:`run_latent_groups`).
+    ``code_groups: regularizer`` (``groups: regularizer`` for grouped MIG) becomes the run's latent groups (:func:`run_latent_groups`).
     """
     run_dir = Path(run_dir)
     if not evaluation.metrics and not evaluation.gaussian_tc:

@@ -99,3 +99,35 @@ def test_sampling_observations_from_factors():
     obs = data.sample_observations_from_factors(factors, np.random.RandomState(4))
     assert obs.dtype == torch.float32 and obs.shape == (50, 1, 64, 64)
     assert torch.equal(obs, data.images[data.factors_to_index(factors)].float())
+
+
+def test_image_size_averages_pixel_blocks():
+    big = get_dataset("generated_dsprites", orientations=2, positions=3, scales=2)
+    small = get_dataset("generated_dsprites", orientations=2, positions=3, scales=2, image_size=32)
+    assert small.images.dtype == torch.uint8 and small.images.shape[1:] == (1, 32, 32)
+    np.testing.assert_array_equal(small.factors, big.factors)
+    # each pixel is 255 × the fraction of its 2 × 2 block the shape covers, rounded
+    want = big.images.float().reshape(len(big), 1, 32, 2, 32, 2).mean((3, 5)).mul(255).round()
+    assert torch.equal(small.images.float(), want)
+    fractions = set(small.images.unique().tolist())
+    assert fractions <= {0, 64, 128, 191, 255} and {64, 128, 191} & fractions  # grey edges
+    assert get_dataset("generated_dsprites", positions=2, scales=1, image_size=16).images.shape[1:] == (1, 16, 16)
+
+
+def test_image_size_errors_name_the_fix():
+    with pytest.raises(ValueError, match="image_size must be 64, 32 or 16"):
+        generated_dsprites(positions=2, image_size=48)
+    with pytest.raises(ValueError, match="use dtype 'uint8'"):
+        generated_dsprites(positions=2, image_size=32, dtype="bool")
+
+
+def test_a_factor_held_at_one_class_is_dropped():
+    data = get_dataset("generated_dsprites", orientations=1, positions=4, shapes=2)
+    assert data.factor_names == ["shape", "scale", "posX", "posY"]
+    assert data.factor_sizes == [2, 6, 4, 4] and len(data) == 2 * 6 * 4 * 4
+    assert data.fixed_factors == {"orientation": 0.0}
+    assert data.is_full_grid and data.factors.shape == (len(data), 4)
+    rows = np.arange(0, len(data), 7)
+    full = np.stack([data.grid_classes[k][np.zeros(len(rows), int) if k == 2 else data.factors[rows, k - (k > 2)]]
+                     for k in range(5)], axis=1)
+    assert torch.equal(render(full), data.images[rows])

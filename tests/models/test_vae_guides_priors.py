@@ -33,7 +33,7 @@ def _vae(**kw):
     return VAE(SHAPE, 4, "mlp", hidden_width=32, **kw)
 
 
-def test_correlated_guide_posterior_is_the_seed_002_family():
+def test_correlated_guide_posterior_is_the_mi_correlated_eq_12_family():
     vae = _vae(guide="correlated", rho=0.9)
     q = vae.posterior(_data())
     loc, scale = vae.encode(_data())

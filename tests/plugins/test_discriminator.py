@@ -56,7 +56,7 @@ PAPER_TRUE_TC = {(10, 0.3): 0.24, (10, 0.6): 1.12, (10, 0.9): 4.15, (100, 0.3): 
                  (100, 0.9): 41.52, (1000, 0.3): 23.58, (1000, 0.6): 111.57, (1000, 0.9): 415.18}
 
 
-def test_prop_1_on_the_paired_gaussian_is_seed_004_eq_9_and_its_table():
+def test_prop_1_on_the_paired_gaussian_is_devae_eq_9_and_its_table():
     for (D, rho), table_value in PAPER_TRUE_TC.items():
         expected = -D / 4 * math.log(1 - rho**2)
         assert float(gaussian_total_correlation(paired_covariance(D, rho, torch.float64))) == pytest.approx(expected, rel=1e-9)

@@ -70,3 +70,15 @@ def test_metrics_run_on_the_held_out_draw_and_rescoring_keeps_the_models(tmp_pat
         expected = partial_disentanglement_score(model, groupwise(n=300, seed=1), 0, code_groups=groups)
         assert scores["aligned_r2"] == expected["aligned_r2"]
         assert scores["partial_correlation"] == expected["partial_correlation"]
+
+
+def test_grouped_mig_groups_option_takes_the_runs_own_groups():
+    from pyrodisent.sweep.runner import _metric_options
+    from pyrodisent.sweep.spec import Evaluation
+
+    base = {"model": {"name": "vae"}, "data": {"name": "groupwise"}}
+    evaluation = Evaluation(metrics=["grouped_mig"], options={"grouped_mig": {"groups": "regularizer"}})
+    grouped = parse_config({**base, "regularizers": [{"name": "grouped_tc", "grouping_factor": 2}]})
+    assert _metric_options(evaluation, grouped, 6)["grouped_mig"]["groups"] == [[0, 1], [2, 3], [4, 5]]
+    ungrouped = parse_config({**base, "regularizers": [{"name": "tc"}]})
+    assert _metric_options(evaluation, ungrouped, 6)["grouped_mig"]["groups"] is None  # per dim
