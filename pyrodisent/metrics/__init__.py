@@ -44,8 +44,11 @@ from pyrodisent.metrics.mig import (
     grouped_mig_posterior,
     grouped_mig_score,
     mig,
+    mig_chen,
+    mig_chen_score,
     mig_score,
     mutual_information_matrix,
+    tree_mutual_information,
 )
 from pyrodisent.metrics.modularity import modularity_explicitness, modularity_explicitness_score
 from pyrodisent.metrics.omniscient import omniscient_latents, omniscient_score
@@ -86,6 +89,9 @@ __all__ = [
     "grouped_mig",
     "grouped_mig_posterior",
     "grouped_mig_score",
+    "mig_chen",
+    "mig_chen_score",
+    "tree_mutual_information",
     "heldout_partial_correlation",
     "latent_mi",
     "latent_mi_matrix",

@@ -27,7 +27,7 @@ from pyrodisent.metrics.dci import dci_score
 from pyrodisent.metrics.factor_vae import factor_vae_score
 from pyrodisent.metrics.gaussian_tc import gaussian_tc_score
 from pyrodisent.metrics.latent_mi import latent_mi_score
-from pyrodisent.metrics.mig import grouped_mig_score, mig_score
+from pyrodisent.metrics.mig import grouped_mig_score, mig_chen_score, mig_score
 from pyrodisent.metrics.modularity import modularity_explicitness_score
 from pyrodisent.metrics.omniscient import omniscient_score
 from pyrodisent.metrics.partial_correlation import partial_correlation_score
@@ -42,6 +42,7 @@ from pyrodisent.plugin_manager import get_component
 #: name → representation-level metric; what ``plugins/metrics.py`` registers.
 BUILTIN_METRICS: dict[str, Callable[..., dict]] = {
     "mig": mig_score,
+    "mig_chen": mig_chen_score,
     "grouped_mig": grouped_mig_score,
     "sap": sap_score,
     "dci": dci_score,
@@ -73,6 +74,7 @@ DEFAULT_METRICS = (
 #: smaller point counts for ``fast=True`` (periodic evaluation during training, CI)
 FAST_OPTIONS: dict[str, dict] = {
     "mig": {"num_train": 2000},
+    "mig_chen": {"num_eval": 2000},
     "grouped_mig": {"num_train": 2000},
     "sap": {"num_train": 2000, "num_test": 1000},
     "dci": {"num_train": 1000, "num_test": 500},
