@@ -38,6 +38,7 @@ from pyrodisent.metrics.evaluate import (
 )
 from pyrodisent.metrics.factor_vae import factor_vae_score
 from pyrodisent.metrics.gaussian_tc import gaussian_tc, gaussian_tc_score, tc_mean_sample
+from pyrodisent.metrics.irs import irs, irs_matrix, irs_score
 from pyrodisent.metrics.latent_mi import latent_mi, latent_mi_matrix, latent_mi_score
 from pyrodisent.metrics.mig import (
     grouped_mig,
@@ -90,6 +91,9 @@ __all__ = [
     "grouped_mig_posterior",
     "grouped_mig_score",
     "mig_chen",
+    "irs",
+    "irs_matrix",
+    "irs_score",
     "mig_chen_score",
     "tree_mutual_information",
     "heldout_partial_correlation",

@@ -26,6 +26,7 @@ from pyrodisent.metrics.beta_vae import beta_vae_score
 from pyrodisent.metrics.dci import dci_score
 from pyrodisent.metrics.factor_vae import factor_vae_score
 from pyrodisent.metrics.gaussian_tc import gaussian_tc_score
+from pyrodisent.metrics.irs import irs_score
 from pyrodisent.metrics.latent_mi import latent_mi_score
 from pyrodisent.metrics.mig import grouped_mig_score, mig_chen_score, mig_score
 from pyrodisent.metrics.modularity import modularity_explicitness_score
@@ -45,6 +46,7 @@ BUILTIN_METRICS: dict[str, Callable[..., dict]] = {
     "mig_chen": mig_chen_score,
     "grouped_mig": grouped_mig_score,
     "sap": sap_score,
+    "irs": irs_score,
     "dci": dci_score,
     "factor_vae": factor_vae_score,
     "beta_vae": beta_vae_score,
@@ -62,6 +64,7 @@ BUILTIN_METRICS: dict[str, Callable[..., dict]] = {
 DEFAULT_METRICS = (
     "mig",
     "sap",
+    "irs",
     "dci",
     "factor_vae",
     "beta_vae",
@@ -77,6 +80,7 @@ FAST_OPTIONS: dict[str, dict] = {
     "mig_chen": {"num_eval": 2000},
     "grouped_mig": {"num_train": 2000},
     "sap": {"num_train": 2000, "num_test": 1000},
+    "irs": {"num_train": 2000},
     "dci": {"num_train": 1000, "num_test": 500},
     "factor_vae": {"num_variance_estimate": 2000, "num_train": 500, "num_eval": 250},
     "beta_vae": {"num_train": 500, "num_eval": 250},

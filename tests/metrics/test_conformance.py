@@ -106,3 +106,26 @@ def test_plug_in_mutual_information_is_ours_not_the_installed_scikit_learns():
         + (1 / 6) * np.log((1 / 6) / (1 / 2 * 1 / 2)) + (1 / 6) * np.log((1 / 6) / (1 / 6 * 1 / 2))
     assert discrete_mutual_information(a[:, None], b[:, None])[0, 0] == pytest.approx(expected, abs=1e-15)
     assert expected == pytest.approx(0.374890096412539, abs=1e-14)
+
+
+# ------------------------------------------------------------------ IRS (Suter et al. 2019)
+def test_irs_closed_forms():
+    g = np.tile(np.stack(np.meshgrid(np.arange(10), np.arange(10), indexing="ij"), -1).reshape(100, 2), (50, 1))
+    # the identity code: fixing g_i fixes z_i exactly
+    assert metrics.irs(g.astype(float), g)["irs"] == pytest.approx(1.0)
+    # z = g_0 + g_1 on the full grid: fixing g_0 leaves |g_1 − 4.5|, whose 99 % quantile is 4.5, against a
+    # maximal deviation of |z − 9| = 9: IRS = 1 − 4.5 / 9 = 0.5 (for either factor)
+    mixed = (g[:, :1] + g[:, 1:]).astype(float)
+    assert metrics.irs(mixed, g)["irs"] == pytest.approx(0.5, abs=1e-9)
+    # a constant dim is dropped; the weights are the dims' maximal deviations
+    with_dead = np.hstack([g[:, :1].astype(float), np.zeros((len(g), 1)), mixed])
+    out = metrics.irs(with_dead, g)
+    assert out["irs/num_active_dims"] == 2 and "irs/dim_1" not in out
+    assert out["irs"] == pytest.approx((1.0 * 4.5 + 0.5 * 9) / (4.5 + 9), abs=1e-9)
+    assert metrics.irs(np.zeros((100, 3)), g[:100])["irs"] == 0.0
+
+
+def test_irs_identity_data_and_registry(identity_data):
+    codes, f = _codes(identity_data, lambda x: x, 3000)
+    assert metrics.irs(codes, f)["irs"] > 0.99
+    assert "irs" in metrics.BUILTIN_METRICS
