@@ -29,6 +29,7 @@ from pyrodisent.metrics.aligned_r2 import (
 )
 from pyrodisent.metrics.beta_vae import beta_vae_score
 from pyrodisent.metrics.dci import dci, dci_from_importance, dci_score
+from pyrodisent.metrics.downstream import downstream_accuracy, downstream_score
 from pyrodisent.metrics.evaluate import (
     BUILTIN_METRICS,
     DEFAULT_METRICS,
@@ -92,6 +93,8 @@ __all__ = [
     "grouped_mig_score",
     "mig_chen",
     "irs",
+    "downstream_accuracy",
+    "downstream_score",
     "irs_matrix",
     "irs_score",
     "mig_chen_score",

@@ -24,6 +24,7 @@ from pyrodisent.metrics.active_units import active_units_score
 from pyrodisent.metrics.aligned_r2 import aligned_r2_score
 from pyrodisent.metrics.beta_vae import beta_vae_score
 from pyrodisent.metrics.dci import dci_score
+from pyrodisent.metrics.downstream import downstream_score
 from pyrodisent.metrics.factor_vae import factor_vae_score
 from pyrodisent.metrics.gaussian_tc import gaussian_tc_score
 from pyrodisent.metrics.irs import irs_score
@@ -47,6 +48,7 @@ BUILTIN_METRICS: dict[str, Callable[..., dict]] = {
     "grouped_mig": grouped_mig_score,
     "sap": sap_score,
     "irs": irs_score,
+    "downstream": downstream_score,
     "dci": dci_score,
     "factor_vae": factor_vae_score,
     "beta_vae": beta_vae_score,
@@ -81,6 +83,7 @@ FAST_OPTIONS: dict[str, dict] = {
     "grouped_mig": {"num_train": 2000},
     "sap": {"num_train": 2000, "num_test": 1000},
     "irs": {"num_train": 2000},
+    "downstream": {"num_train": [10, 100, 1000], "num_test": 1000},
     "dci": {"num_train": 1000, "num_test": 500},
     "factor_vae": {"num_variance_estimate": 2000, "num_train": 500, "num_eval": 250},
     "beta_vae": {"num_train": 500, "num_eval": 250},

@@ -129,3 +129,25 @@ def test_irs_identity_data_and_registry(identity_data):
     codes, f = _codes(identity_data, lambda x: x, 3000)
     assert metrics.irs(codes, f)["irs"] > 0.99
     assert "irs" in metrics.BUILTIN_METRICS
+
+
+# -------------------------------------------------- downstream accuracy (Locatello et al. 2019)
+def test_downstream_accuracy_perfect_and_uninformative(identity_data):
+    codes, f = _codes(identity_data, lambda x: x, 1000)
+    test, ft = _codes(identity_data, lambda x: x, 500, 1)
+    for predictor in ("logistic_regression", "gradient_boosting"):
+        good = metrics.downstream_accuracy(codes[:, :3], f[:, :3], test[:, :3], ft[:, :3], predictor)
+        assert good["mean_test_accuracy"] > 0.95, predictor
+    rs = np.random.RandomState(0)
+    noise = metrics.downstream_accuracy(rs.randn(1000, 3), f[:, :3], rs.randn(500, 3), ft[:, :3])
+    assert abs(noise["mean_test_accuracy"] - 1 / CLASSES) < 0.06  # chance
+    with pytest.raises(ValueError, match="logistic_regression, gradient_boosting"):
+        metrics.downstream_accuracy(codes, f, test, ft, "svm")
+
+
+def test_downstream_score_keys_per_training_size(identity_data):
+    scores = metrics.downstream_score(lambda x: x[:, :2], identity_data, 0, num_train=[10, 100], num_test=200)
+    assert {"downstream/10/mean_test_accuracy", "downstream/100/min_test_accuracy",
+            "downstream/100/test_accuracy_factor_9"} <= set(scores)
+    # ten labelled points can't beat a hundred on the two factors the code holds
+    assert scores["downstream/100/test_accuracy_factor_0"] >= scores["downstream/10/test_accuracy_factor_0"]
