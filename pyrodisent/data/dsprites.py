@@ -268,7 +268,7 @@ def dsprites(path: str | Path | None = None, dtype: str = "bool") -> FactorDatas
     if (factors < 0).any() or (factors >= np.array(FACTOR_SIZES)).any():
         raise DataFileError(file, f"'latents_classes' has classes outside the sizes {FACTOR_SIZES}")
     images = torch.from_numpy(imgs).view(torch.bool).unsqueeze(1)  # 0/1 bytes checked above: no copy
-    if dtype == "uint8" and images.dtype == torch.bool:
+    if dtype == "uint8":
         images = images.view(torch.uint8).mul_(255)  # in place: 0/1 bytes → 0/255
     fv = factor_values(orientation_endpoint=True)
     if values is not None and values.shape == classes.shape:

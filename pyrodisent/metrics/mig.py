@@ -68,7 +68,12 @@ def _gap_score(mi: np.ndarray, factors: np.ndarray, prefix: str) -> dict[str, fl
         raise ValueError(
             f"factors {constant} are constant in the sample (entropy 0); MIG divides by H(v_k)"
         )
-    per_factor = top_two_gap(mi) / entropy
+    return _normalized_gaps(mi, entropy, prefix)
+
+
+def _normalized_gaps(mi: np.ndarray, normalizer: np.ndarray, prefix: str) -> dict[str, float]:
+    """``{prefix: mean gap, prefix/factor_k: gap_k}`` with gap_k = top-two gap of mi[:, k] / normalizer_k."""
+    per_factor = top_two_gap(mi) / normalizer
     scores = {prefix: float(np.mean(per_factor))}
     for k, value in enumerate(per_factor):
         scores[f"{prefix}/factor_{k}"] = float(value)
@@ -233,6 +238,7 @@ def grouped_mig_posterior(
     one_hot = [torch.nn.functional.one_hot(torch.from_numpy(factors[:, k].astype(np.int64))).double()
                for k in range(num_factors)]
     log_class_size = [torch.log(h.sum(0)) for h in one_hot]
+    own_class = torch.from_numpy(factors[rows_all].astype(np.int64))  # [num_eval, K]
     lt, st = torch.from_numpy(loc), torch.from_numpy(scale)
     chunk = max(1, 20_000_000 // n)  # [chunk, N] float64 ≈ 160 MB at a time
     mi = np.zeros((len(group_lists), num_factors))
@@ -240,12 +246,11 @@ def grouped_mig_posterior(
         family = GaussianFamily.diagonal(lt[:, dims], st[:, dims])
         marginal, conditional = 0.0, np.zeros(num_factors)
         for start in range(0, num_eval, chunk):
-            rows = rows_all[start : start + chunk]
             log_n = family.pairwise_log_prob_dims(z[start : start + chunk][:, dims]).sum(-1)  # [B, N]
             total, per_class = _class_logsumexp(log_n, one_hot)
             marginal -= float((total - np.log(n)).sum())
             for k in range(num_factors):
-                own = torch.from_numpy(factors[rows, k].astype(np.int64)).unsqueeze(1)
+                own = own_class[start : start + chunk, k : k + 1]
                 log_q = (per_class[k] - log_class_size[k]).gather(1, own)  # own class holds z_i's own term
                 conditional[k] -= float(log_q.sum())
         mi[g] = (marginal - conditional) / num_eval
@@ -303,11 +308,7 @@ def mig_chen(loc, scale, factors, random_state, num_eval: int = NUM_TRAIN, facto
     log_sizes = np.log(np.asarray(sizes, dtype=np.float64))
     if np.any(log_sizes <= 0):
         raise ValueError(f"every factor needs at least 2 classes for MIG, got sizes {sizes}")
-    per_factor = top_two_gap(mi) / log_sizes
-    scores = {"mig_chen": float(np.mean(per_factor))}
-    for k, value in enumerate(per_factor):
-        scores[f"mig_chen/factor_{k}"] = float(value)
-    return scores
+    return _normalized_gaps(mi, log_sizes, "mig_chen")
 
 
 #: factors Chen et al. 2018 leave out of their MIG, per data set (dSprites: shape, "since the
