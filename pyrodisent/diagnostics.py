@@ -1,4 +1,5 @@
-"""Training-time diagnostics: the Gaussian TC of the mean and of the sampled representation.
+"""Diagnostics of a trained model on held-out points: the Gaussian TC of the mean and of the
+sampled representation, and the ELBO's terms with the aggregate posterior's TC.
 
 RTC-VAE (Cheng et al. 2020, §6, after Locatello et al. 2019) measures how far a model's
 representation is from factorizing by Proposition 1 (eq. 5) applied to Gaussians fitted over a
@@ -18,8 +19,12 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.distributions import kl_divergence
 
+from pyrodisent.distributions import CorrelatedNormal
 from pyrodisent.estimators.gaussian import fitted_gaussian_total_correlation
+from pyrodisent.estimators.montecarlo import monte_carlo_total_correlation
+from pyrodisent.validation import check_int
 
 
 def gaussian_tc(samples: torch.Tensor) -> float:
@@ -38,12 +43,24 @@ def gaussian_tc(samples: torch.Tensor) -> float:
         return math.nan
 
 
-def encode_representations(
-    model, x: torch.Tensor, generator: torch.Generator, batch_size: int = 500
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(μ, z) [n, D] for the points ``x``, encoded in eval mode in chunks of ``batch_size``;
-    z = μ + σ ⊙ ε with ε [n, D] drawn at once from ``generator`` (on its device), so the
-    result does not depend on the chunking."""
+def posterior_rho(model) -> float:
+    """ρ of the model's correlated-noise guide (Yang et al. 2020, eq. 12); 0 for a factorized
+    one or a model without the attribute."""
+    return float(getattr(model, "rho", 0.0) or 0.0)
+
+
+def sample_posterior(
+    loc: torch.Tensor, scale: torch.Tensor, rho: float, generator: torch.Generator
+) -> torch.Tensor:
+    """z ~ q(z|x) = N(μ, diag(σ) Σ_ρ diag(σ)) for every row, drawn from ``generator`` on its own
+    device and returned on ``loc``'s; ρ = 0 is the factorized N(μ, diag σ²) with the same draw."""
+    device = generator.device
+    z = CorrelatedNormal(loc.to(device), scale.to(device), rho).rsample(generator=generator)
+    return z.to(loc.device)
+
+
+def _encode_all(model, x: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(μ, σ) [n, D] of the points ``x``, encoded in eval mode in chunks of ``batch_size``."""
     means, scales = [], []
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
@@ -57,9 +74,69 @@ def encode_representations(
     finally:
         if was_training:
             model.train()
-    loc, scale = torch.cat(means), torch.cat(scales)
-    eps = torch.randn(loc.shape, generator=generator, device=generator.device, dtype=loc.dtype)
-    return loc, loc + scale * eps.to(loc.device)
+    return torch.cat(means), torch.cat(scales)
+
+
+def encode_representations(
+    model, x: torch.Tensor, generator: torch.Generator, batch_size: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(μ, z) [n, D] for the points ``x``, encoded in eval mode in chunks of ``batch_size``;
+    z ~ q(z|x) of the model's guide family (:func:`sample_posterior`), drawn at once from
+    ``generator``, so the result does not depend on the chunking."""
+    loc, scale = _encode_all(model, x, batch_size)
+    return loc, sample_posterior(loc, scale, posterior_rho(model), generator)
+
+
+def elbo_terms(
+    model, x: torch.Tensor, generator: torch.Generator, batch_size: int = 64, samples_per_posterior: int = 30
+) -> dict[str, float]:
+    """``{"reconstruction", "kl", "tc"}`` of a trained model on the points ``x`` (Yang et al. 2020,
+    Fig. 2), in nats per point, in eval mode.
+
+    - reconstruction: the mean of −log p(x | z) at one z ~ q(z|x) per point;
+    - kl: the mean of KL(q(z|x) ‖ p(z)), in closed form where torch has one (N(0, I) with the
+      factorized or the correlated guide), else at the same z as log q(z|x) − log p(z);
+    - tc: the Monte-Carlo TC of Yang et al. 2020, App. D, averaged over consecutive batches of
+      ``batch_size`` = B points with B' = ``samples_per_posterior`` draws from each posterior; a
+      trailing partial batch is left out (all points form one batch when there are fewer than B).
+      Each batch's mixture of B posteriors stands in for q(z), so the estimate is at most
+      log B-scale and biased like every minibatch estimate of the aggregate posterior.
+
+    ``model`` needs ``encode``, ``log_likelihood(x, z)`` and ``prior(device)`` (:class:`VAE`).
+    """
+    if x.shape[0] < 2:
+        raise ValueError(f"x needs at least 2 points, got {x.shape[0]}")
+    batch_size = min(check_int("batch_size", batch_size, 1), x.shape[0])
+    samples_per_posterior = check_int("samples_per_posterior", samples_per_posterior, 1)
+    rho = posterior_rho(model)
+    loc, scale = _encode_all(model, x, batch_size)
+    z = sample_posterior(loc, scale, rho, generator)
+    was_training = getattr(model, "training", False)
+    model.eval()
+    try:
+        with torch.no_grad():
+            nll = torch.cat([
+                -model.log_likelihood(x[i : i + batch_size], z[i : i + batch_size])
+                for i in range(0, x.shape[0], batch_size)
+            ])
+            posterior = CorrelatedNormal(loc, scale, rho)
+            prior = model.prior(loc.device)
+            try:
+                kl = kl_divergence(posterior, prior)
+            except NotImplementedError:
+                kl = posterior.log_prob(z) - prior.log_prob(z)
+            device = generator.device
+            tcs = [
+                monte_carlo_total_correlation(
+                    loc[i : i + batch_size].to(device, torch.float64), scale[i : i + batch_size].to(device, torch.float64),
+                    samples_per_posterior, generator=generator, rho=rho,
+                )
+                for i in range(0, x.shape[0] - batch_size + 1, batch_size)
+            ]
+    finally:
+        if was_training:
+            model.train()
+    return {"reconstruction": float(nll.mean()), "kl": float(kl.mean()), "tc": float(torch.stack(tcs).mean())}
 
 
 def gaussian_tc_diagnostics(

@@ -1,13 +1,17 @@
-"""TC_mean / TC_sample (RTC-VAE, Cheng et al. 2020, §6, Prop. 1) on encoders whose representations
-are known Gaussians."""
+"""TC_mean / TC_sample (RTC-VAE, Cheng et al. 2020, §6, Prop. 1) and the ELBO terms with the
+Monte-Carlo TC (Yang et al. 2020, Fig. 2, App. D) on encoders whose representations are known
+Gaussians."""
 
 from __future__ import annotations
 
 import math
 
+import pyro.distributions
+import pytest
 import torch
 
-from pyrodisent.diagnostics import gaussian_tc, gaussian_tc_diagnostics
+from pyrodisent.diagnostics import elbo_terms, gaussian_tc, gaussian_tc_diagnostics
+from pyrodisent.distributions import CorrelatedNormal
 
 
 def prop1(cov: torch.Tensor) -> float:
@@ -74,3 +78,88 @@ def test_a_constant_code_is_dropped_instead_of_breaking_the_determinant():
     x = torch.stack([x[:, 0], 0.6 * x[:, 0] + 0.8 * x[:, 1], torch.full_like(x[:, 0], 3.0)], 1)
     assert math.isclose(gaussian_tc(x), prop1(torch.cov(x[:, :2].T)), rel_tol=1e-9)
     assert math.isclose(prop1(torch.tensor([[1.0, 0.6], [0.6, 1.0]], dtype=torch.float64)), -0.5 * math.log(1 - 0.36), rel_tol=1e-9)
+
+
+class CorrelatedLinearEncoder(LinearGaussianEncoder):
+    """The linear encoder with the correlated-noise guide of Yang et al. 2020 (eq. 12)."""
+
+    def __init__(self, mixing, scale, rho):
+        super().__init__(mixing, scale)
+        self.rho = rho
+
+
+def equicorrelation(dim: int, rho: float) -> torch.Tensor:
+    return (1 - rho) * torch.eye(dim) + rho * torch.ones(dim, dim)
+
+
+def test_tc_sample_of_the_correlated_guide_includes_the_noise_correlation():
+    rho = 0.9
+    model = CorrelatedLinearEncoder(torch.eye(3), SCALE, rho)
+    x = torch.randn(100_000, 3, generator=torch.Generator().manual_seed(7))
+    out = gaussian_tc_diagnostics(model, x, torch.Generator().manual_seed(8), batch_size=5000)
+    cov_z = torch.eye(3) + torch.diag(SCALE) @ equicorrelation(3, rho) @ torch.diag(SCALE)
+    assert math.isclose(out["tc_sample"], prop1(cov_z), rel_tol=0.03)
+    assert out["tc_sample"] > 0.05 and abs(out["tc_mean"]) < 1e-3  # independent means, correlated noise
+
+
+class GaussianDecoderModel(CorrelatedLinearEncoder):
+    """Adds p(x | z) = N(z, I) and a prior, the pieces :func:`elbo_terms` reads."""
+
+    def __init__(self, mixing, scale, rho, prior=None):
+        super().__init__(mixing, scale, rho)
+        self._prior = prior
+
+    def log_likelihood(self, x, z):
+        return torch.distributions.Normal(z, 1.0).log_prob(x).sum(-1)
+
+    def prior(self, device):
+        if self._prior is not None:
+            return self._prior
+        return pyro.distributions.Normal(torch.zeros(3), torch.ones(3)).to_event(1)
+
+
+def test_elbo_terms_reconstruction_and_kl_equal_their_closed_forms_at_the_drawn_codes():
+    rho = 0.5
+    model = GaussianDecoderModel(torch.diag(torch.tensor([1.0, 0.5, 2.0])), SCALE, rho)
+    x = torch.randn(640, 3, generator=torch.Generator().manual_seed(9))
+    out = elbo_terms(model, x, torch.Generator().manual_seed(10))
+    loc, scale = x @ model.mixing.T, SCALE.expand(640, 3)
+    z = CorrelatedNormal(loc, scale, rho).rsample(generator=torch.Generator().manual_seed(10))
+    nll = 0.5 * (3 * math.log(2 * math.pi) + ((x - z) ** 2).sum(-1))
+    assert math.isclose(out["reconstruction"], float(nll.mean()), rel_tol=1e-5)
+    # KL(N(μ, diag(σ)Σ_ρdiag(σ)) ‖ N(0, I)) = ½ Σ (σ² + μ² − 1 − log σ²) − ½ log det Σ_ρ (App. B)
+    kl = 0.5 * (scale**2 + loc**2 - 1 - (scale**2).log()).sum(-1) - 0.5 * torch.logdet(equicorrelation(3, rho))
+    assert math.isclose(out["kl"], float(kl.mean()), rel_tol=1e-5)
+
+
+def test_elbo_terms_kl_falls_back_to_log_q_minus_log_p_without_a_closed_form():
+    prior = pyro.distributions.Laplace(torch.zeros(3), torch.ones(3)).to_event(1)
+    model = GaussianDecoderModel(torch.eye(3), SCALE, 0.0, prior=prior)
+    x = torch.randn(128, 3, generator=torch.Generator().manual_seed(11))
+    out = elbo_terms(model, x, torch.Generator().manual_seed(12))
+    loc, scale = x, SCALE.expand(128, 3)
+    z = CorrelatedNormal(loc, scale, 0.0).rsample(generator=torch.Generator().manual_seed(12))
+    q = torch.distributions.Normal(loc, scale).log_prob(z).sum(-1)
+    assert math.isclose(out["kl"], float((q - prior.log_prob(z)).mean()), rel_tol=1e-5)
+
+
+def test_elbo_terms_tc_of_identical_posteriors_is_the_gaussian_tc_of_the_noise():
+    # every x has the same posterior N(0, diag(σ)Σ_ρdiag(σ)): the aggregate posterior is that
+    # Gaussian, so App. D's estimate converges to −½ log det Σ_ρ (and is 0 for ρ = 0 exactly)
+    x = torch.randn(64 * 8, 3, generator=torch.Generator().manual_seed(13))
+    for rho, rel in ((0.0, None), (0.6, 0.05)):
+        model = GaussianDecoderModel(torch.zeros(3, 3), SCALE, rho)
+        out = elbo_terms(model, x, torch.Generator().manual_seed(14))
+        truth = -0.5 * math.log(torch.det(equicorrelation(3, rho).double()).item())
+        if rel is None:
+            assert abs(out["tc"]) < 1e-9
+        else:
+            assert math.isclose(out["tc"], truth, rel_tol=rel)
+
+
+def test_elbo_terms_rejects_a_single_point_and_a_bad_batch():
+    model = GaussianDecoderModel(torch.eye(3), SCALE, 0.0)
+    with pytest.raises(ValueError, match="at least 2 points"):
+        elbo_terms(model, torch.zeros(1, 3), torch.Generator())
+    with pytest.raises(ValueError, match="batch_size"):
+        elbo_terms(model, torch.zeros(4, 3), torch.Generator(), batch_size=0)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from pyrodisent.engine.config import load_config
+from pyrodisent.engine.trainer import train
 from pyrodisent.sweep.spec import load_sweep
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -32,6 +33,8 @@ TRIALS = {
     "devae-betas.yaml": 15,
     "devae-ablation.yaml": 20,
     "devae-scale.yaml": 20,
+    "mi-correlated-cpu.yaml": 18,
+    "rtcvae-tc-cpu.yaml": 18,
 }
 
 
@@ -41,3 +44,23 @@ def test_sweep_file_validates_every_trial(path):
     assert trials and len({t.trial_id for t in trials}) == len(trials)
     if path.name in TRIALS:
         assert len(trials) == TRIALS[path.name]
+
+
+CPU_TEST_BED = sorted((CONFIGS / "sweeps").glob("*-cpu.yaml"))
+
+
+@pytest.mark.parametrize("path", CPU_TEST_BED, ids=lambda p: p.name)
+def test_every_method_of_a_cpu_test_bed_sweep_trains_a_few_steps(path, tmp_path):
+    """The CPU-scale reproductions (docs/results.md) run as written: one trial per distinct
+    guide and set of regularizers, three steps each."""
+    seen = set()
+    for trial in load_sweep(path).trials():
+        config = dict(trial.config)
+        key = (config["model"].get("rho"), tuple(r["name"] for r in config["regularizers"]))
+        if key in seen:
+            continue
+        seen.add(key)
+        config["train"] = {**config["train"], "steps": 3, "log_every": 1, "checkpoint_every": 3}
+        summary = train(config, tmp_path / trial.trial_id)
+        assert summary["steps_done"] == 3
+    assert len(seen) >= 2

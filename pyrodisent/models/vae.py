@@ -147,6 +147,10 @@ class VAE(nn.Module):
         """Likelihood parameters for a batch of codes: logits (Bernoulli) or means (Gaussian)."""
         return self.decoder(z)
 
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """[B] log p(x | z): the ELBO's reconstruction term at the codes ``z``, in nats per image."""
+        return self._likelihood(self.decode(z)).log_prob(x)
+
     def mean_image(self, z: torch.Tensor) -> torch.Tensor:
         """E[x | z], for reconstructions and traversals."""
         out = self.decode(z)

@@ -7,7 +7,8 @@ own file, so `pyrodisent report` can print both in one table (``paper_comparison
 
     paper:
       source: "PDisVAE, Table 4"
-      by: method                        # the results.csv column whose values key the rows
+      by: method                        # the results.csv column whose values key the rows,
+                                        # or a list of columns ([method, rho]: rows "VAE / 0.9")
       columns:                          # label -> results.csv column (ours)
         PC: metric.partial_correlation
         R2: metric.aligned_r2
@@ -47,8 +48,13 @@ def check_paper(value: Any) -> dict[str, Any]:
     columns = value.get("columns") or {}
     if not isinstance(columns, dict) or not all(isinstance(c, str) for c in columns.values()):
         raise ValueError(f"'columns' maps a label to a results.csv column name, got {columns!r}")
-    if columns and not isinstance(value.get("by"), str):
-        raise ValueError("'by' names the results.csv column that keys the rows (e.g. method)")
+    by = value.get("by")
+    by_ok = isinstance(by, str) or (isinstance(by, list) and by and all(isinstance(c, str) for c in by))
+    if columns and not by_ok:
+        raise ValueError(
+            "'by' names the results.csv column that keys the rows (e.g. method), or a list of "
+            f"columns whose values join into the key (e.g. [method, rho] for rows 'VAE / 0.9'), got {by!r}"
+        )
     rows = value.get("rows") or {}
     if not isinstance(rows, dict):
         raise ValueError(f"'rows' maps a row key to {{label: value}}, got {rows!r}")
@@ -109,8 +115,20 @@ def _theirs(cell: Any) -> str:
     return f"{cell[0]:.2f} ({cell[1]:.2f})" if len(cell) == 2 else f"{cell[0]:.2f}"
 
 
-def _values(finished: list[dict[str, Any]], by: str, key: str, column: str) -> list[float]:
-    return [v for r in finished if str(r.get(by)) == key for v in [cell_number(r.get(column))] if v is not None]
+def row_key(row: dict[str, Any], by: str | list[str]) -> str:
+    """The comparison row a results.csv row belongs to: its ``by`` value, or its ``by`` values
+    joined by " / " when ``by`` is a list."""
+    if isinstance(by, str):
+        return str(row.get(by))
+    return " / ".join(str(row.get(c)) for c in by)
+
+
+def _by_label(by: str | list[str]) -> str:
+    return by if isinstance(by, str) else " / ".join(by)
+
+
+def _values(finished: list[dict[str, Any]], by, key: str, column: str) -> list[float]:
+    return [v for r in finished if row_key(r, by) == key for v in [cell_number(r.get(column))] if v is not None]
 
 
 def welch_p(a: list[float], b: list[float]) -> float | None:
@@ -123,7 +141,7 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
 def row_keys(rows: list[dict[str, Any]], paper: dict[str, Any]) -> list[str]:
     """The rows of the comparison: the paper's order first, then any other value of ``by``."""
     published = list(paper.get("rows") or {})
-    seen = dict.fromkeys(str(r.get(paper.get("by"))) for r in rows if r.get("state") == "finished")
+    seen = dict.fromkeys(row_key(r, paper.get("by")) for r in rows if r.get("state") == "finished")
     return published + [k for k in seen if k not in published]
 
 
@@ -139,7 +157,7 @@ def comparison_table(rows: list[dict[str, Any]], paper: dict[str, Any]) -> list[
     finished = [r for r in rows if r.get("state") == "finished"]
     if columns:
         sides = ("ours", "paper") + ((f"p vs {against}",) if against else ())
-        header = [by] + [f"{label} ({side})" for label in columns for side in sides]
+        header = [_by_label(by)] + [f"{label} ({side})" for label in columns for side in sides]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for key in row_keys(rows, paper):
             cells = [key]
@@ -189,5 +207,5 @@ def plot_paper_boxplots(rows: list[dict[str, Any]], paper: dict[str, Any], path)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return f"wrote {path.name}: {', '.join(columns)} per {by}"
+    return f"wrote {path.name}: {', '.join(columns)} per {_by_label(by)}"
 

@@ -35,7 +35,7 @@ import torch
 
 from pyrodisent.atomic_file import write_json_atomic
 from pyrodisent.data import FactorDataset, get_dataset
-from pyrodisent.diagnostics import gaussian_tc_diagnostics
+from pyrodisent.diagnostics import elbo_terms, gaussian_tc_diagnostics
 from pyrodisent.engine import load_run, train
 from pyrodisent.errors import UserError
 from pyrodisent.estimators import normalize_groups
@@ -198,7 +198,9 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
     Metrics: :func:`pyrodisent.metrics.evaluate_metrics` on the posterior mean, with the run's seed
     as ``random_state`` and ``evaluate.options`` as per-metric options. ``gaussian_tc``: TC_mean and
     TC_sample (RTC-VAE: Cheng et al. 2020, §6, Prop. 1) on ``size`` held-out points drawn with
-    ``torch.Generator`` seeded by the run seed. ``layers`` (DeVAE): the metrics of each listed
+    ``torch.Generator`` seeded by the run seed. ``elbo_terms``: the reconstruction error, KL and
+    Monte-Carlo TC (Yang et al. 2020, Fig. 2, App. D; :func:`pyrodisent.diagnostics.elbo_terms`)
+    on ``size`` held-out points, as ``eval.<term>`` columns. ``layers`` (DeVAE): the metrics of each listed
     layer's mean representation as ``<score>/layer<i>``, and its reconstruction −log p(x|z_i)
     averaged over the held-out points as ``reconstruction/layer<i>`` (the DeVAE paper, an anonymous
     ICLR submission, Tables 2-4). ``test_data``: the metrics run on the run's data set rebuilt with
@@ -206,7 +208,7 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
     ``code_groups: regularizer`` (``groups: regularizer`` for grouped MIG) becomes the run's latent groups (:func:`run_latent_groups`).
     """
     run_dir = Path(run_dir)
-    if not evaluation.metrics and not evaluation.gaussian_tc:
+    if not evaluation.metrics and not evaluation.gaussian_tc and not evaluation.elbo_terms:
         return {}
     model, dataset, config = load_run(run_dir)
     out: dict[str, Any] = {}
@@ -228,6 +230,9 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
         if evaluation.gaussian_tc:
             gen = torch.Generator().manual_seed(config.seed + 2)
             out["gaussian_tc"] = gaussian_tc_diagnostics(model, heldout(gen), gen)
+        if evaluation.elbo_terms:
+            gen = torch.Generator().manual_seed(config.seed + 3)
+            out["elbo_terms"] = elbo_terms(model, heldout(gen), gen)
     write_json_atomic(run_dir / EVALUATION_NAME, _plain(out))
     return out
 

@@ -113,7 +113,9 @@ class Evaluation:
     metrics: list[str] = field(default_factory=list)
     fast: bool = True
     gaussian_tc: bool = False  # TC_mean / TC_sample (Cheng et al. 2020, §6) on held-out points
-    size: int = 5000  # held-out points for gaussian_tc
+    # reconstruction, KL and Monte-Carlo TC on the held-out points (Yang et al. 2020, Fig. 2, App. D)
+    elbo_terms: bool = False
+    size: int = 5000  # held-out points for gaussian_tc and elbo_terms
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-metric keyword arguments
     # DeVAE: score each listed layer's representation and reconstruction (DeVAE paper, Table 2)
     layers: list[int] = field(default_factory=list)
@@ -378,12 +380,10 @@ def _evaluation(value: Any) -> Evaluation:
         return Evaluation()
     if not isinstance(value, dict):
         raise SweepError(f"sweep key 'evaluate': a mapping {{metrics, fast, gaussian_tc, size}}, got {value!r}")
-    unknown = sorted(set(value) - {"metrics", "fast", "gaussian_tc", "size", "options", "layers", "test_data"})
+    allowed = ("metrics", "fast", "gaussian_tc", "elbo_terms", "size", "options", "layers", "test_data")
+    unknown = sorted(set(value) - set(allowed))
     if unknown:
-        raise SweepError(
-            f"unknown key(s) {unknown} in 'evaluate'; allowed: metrics, fast, gaussian_tc, size, "
-            "options, layers, test_data"
-        )
+        raise SweepError(f"unknown key(s) {unknown} in 'evaluate'; allowed: {', '.join(allowed)}")
     test_data = value.get("test_data") or {}
     if not isinstance(test_data, dict):
         raise SweepError(
@@ -401,13 +401,14 @@ def _evaluation(value: Any) -> Evaluation:
     metrics = value.get("metrics") or []
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise SweepError(f"sweep key 'evaluate.metrics': a list of metric names, got {metrics!r}")
-    for key in ("fast", "gaussian_tc"):
+    for key in ("fast", "gaussian_tc", "elbo_terms"):
         if key in value and not isinstance(value[key], bool):
             raise SweepError(f"sweep key 'evaluate.{key}': true or false, got {value[key]!r}")
     return Evaluation(
         metrics=list(metrics),
         fast=value.get("fast", True),
         gaussian_tc=value.get("gaussian_tc", False),
+        elbo_terms=value.get("elbo_terms", False),
         size=check_int("sweep key 'evaluate.size':", value.get("size", 5000), 2, error=SweepError),
         options=copy.deepcopy(options),
         layers=list(layers),

@@ -178,6 +178,8 @@ class SweepDir:
             row[f"metric.{key}"] = value
         for key, value in (evaluation.get("gaussian_tc") or {}).items():
             row[key] = value
+        for key, value in (evaluation.get("elbo_terms") or {}).items():
+            row[f"eval.{key}"] = value
         config = record.get("config")
         if config is None and (directory / "config.yaml").is_file():
             config = yaml.safe_load((directory / "config.yaml").read_text())

@@ -1,12 +1,17 @@
-"""A sweep's held-out evaluation (evaluate.test_data), the run's own latent groups as a metric
-option, and re-scoring finished trials without training them again."""
+"""A sweep's held-out evaluation (evaluate.test_data, evaluate.elbo_terms), the run's own latent
+groups as a metric option, and re-scoring finished trials without training them again."""
 
 from __future__ import annotations
 
 import csv
 import json
 
+import pytest
+import torch
+
+from pyrodisent.data import FactorDataset
 from pyrodisent.data.synthetic import groupwise
+from pyrodisent.diagnostics import elbo_terms
 from pyrodisent.engine import load_run
 from pyrodisent.engine.config import parse_config
 from pyrodisent.metrics import partial_disentanglement_score
@@ -82,3 +87,18 @@ def test_grouped_mig_groups_option_takes_the_runs_own_groups():
     assert _metric_options(evaluation, grouped, 6)["grouped_mig"]["groups"] == [[0, 1], [2, 3], [4, 5]]
     ungrouped = parse_config({**base, "regularizers": [{"name": "tc"}]})
     assert _metric_options(evaluation, ungrouped, 6)["grouped_mig"]["groups"] is None  # per dim
+
+
+def test_elbo_terms_are_scored_on_the_held_out_points_as_eval_columns(tmp_path):
+    out = tmp_path / "sweep"
+    run_sweep(_spec({}), out, use_ray=False, log=None)
+    assert reevaluate_sweep(_spec({"elbo_terms": True, "size": 128}), out, log=None) == 2
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    for row, trial in zip(rows, sorted((out / "trials").iterdir(), key=lambda p: int(json.loads(
+            (p / "trial.json").read_text())["index"]))):
+        model, dataset, config = load_run(trial)
+        gen = torch.Generator().manual_seed(config.seed + 3)
+        x = FactorDataset.batch_to_float(dataset.images[torch.randperm(len(dataset), generator=gen)[:128]])
+        expected = elbo_terms(model, x, gen)
+        assert {k: float(row[f"eval.{k}"]) for k in expected} == pytest.approx(expected, rel=1e-6)
+        assert expected["kl"] > 0 and expected["reconstruction"] > 0

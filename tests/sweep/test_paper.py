@@ -70,3 +70,17 @@ def test_a_malformed_paper_section_names_the_problem(bad, match):
         check_paper(bad)
     with pytest.raises(SweepError, match="sweep key 'paper'"):
         parse_sweep({"name": "s", "base": {"model": {"name": "vae"}, "data": {"name": "groupwise"}}, "paper": bad})
+
+
+def test_rows_keyed_by_several_columns_join_their_values():
+    rows = [{"state": "finished", "method": m, "rho": r, "metric.mig": v} for m, r, v in
+            [("VAE", 0.0, 0.4), ("VAE", 0.0, 0.6), ("VAE", 0.9, 0.1), ("FactorVAE", 0.9, 0.2)]]
+    paper = check_paper({"by": ["method", "rho"], "columns": {"MIG": "metric.mig"},
+                         "rows": {"VAE / 0.0": {"MIG": "higher"}, "VAE / 0.9": {"MIG": "lower"}}})
+    lines = comparison_table(rows, paper)
+    assert lines[2].startswith("| method / rho | MIG (ours) | MIG (paper) |")
+    assert "| VAE / 0.0 | 0.50 ± 0.14 (n=2) | higher |" in lines
+    assert "| VAE / 0.9 | 0.10 (n=1) | lower |" in lines
+    assert "| FactorVAE / 0.9 | 0.20 (n=1) | – |" in lines  # ours only, after the paper's rows
+    with pytest.raises(ValueError, match="list of columns"):
+        check_paper({"by": [], "columns": {"MIG": "metric.mig"}})
