@@ -36,11 +36,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "report",
         help="results table and the papers' plots of a sweep directory",
         description="Rebuild results.csv of a sweep directory and draw the plots its columns allow "
-        "(best-ELBO grouping coefficient per capacity, metric violins per model, TC vs grouping "
-        "factor, TC_mean vs TC_sample per strength).",
+        "(best-ELBO grouping coefficient per capacity, metric violins per model, metrics per method "
+        "and strength over seeds, the metrics' rank correlation, TC vs grouping factor, TC_mean vs "
+        "TC_sample per strength).",
     )
     r.add_argument("sweep_dir", help="the --out directory of `pyrodisent sweep`")
     r.add_argument("--out", help="folder for the PNG files (default: SWEEP_DIR/report)")
+    r.add_argument("--udr", action="store_true",
+                   help="also score UDR (Duan et al. 2020) of the trials that differ only in the seed: loads "
+                   "every finished model, writes udr.csv and metric.udr / metric.udr_lasso columns")
     r.set_defaults(func=_report)
 
 
@@ -70,7 +74,7 @@ def _sweep(args) -> int:
 
 
 def _report(args) -> int:
-    out = write_report(args.sweep_dir, args.out)
+    out = write_report(args.sweep_dir, args.out, udr=args.udr)
     for line in out["lines"]:
         print(line)
     return 0

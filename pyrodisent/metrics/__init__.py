@@ -1,6 +1,6 @@
 """Disentanglement metrics with the community reference's defaults (docs/metrics.md).
 
-Two levels, each returning a ``dict`` of named floats:
+Per model, two levels, each returning a ``dict`` of named floats, and one metric per group of models:
 
 - on precomputed arrays: :func:`mig`, :func:`grouped_mig`, :func:`sap`, :func:`dci`,
   :func:`modularity_explicitness`, :func:`gaussian_tc`, :func:`tc_mean_sample`,
@@ -10,7 +10,10 @@ Two levels, each returning a ``dict`` of named floats:
   the reference counts: the ``*_score`` functions, :func:`factor_vae_score` and
   :func:`beta_vae_score` (these two need interventions on the factors), all registered by
   name in the ``metrics`` plugin registry (``plugins/metrics.py``) with the signature
-  ``function(representation, dataset, random_state, **options)``.
+  ``function(representation, dataset, random_state, **options)``;
+- over models trained with the same hyper-parameters and different seeds, UDR (Duan et al.
+  2020): :func:`udr` on their posteriors, :func:`udr_score` on the models, both returning
+  :class:`UDRScores` (not in the registry, which scores one model; ``pyrodisent report --udr``).
 
 A *representation* is a model with ``encode(x) -> (loc, scale)`` (the mean ``loc`` is used,
 as in the reference; ``Representation(model.encode, sampled=True, generator=g)`` uses
@@ -64,6 +67,7 @@ from pyrodisent.metrics.partial_disentanglement import (
     true_latents,
 )
 from pyrodisent.metrics.sap import sap, sap_score
+from pyrodisent.metrics.udr import UDRScores, pairwise_udr, udr, udr_score
 from pyrodisent.metrics.utils import Representation
 
 __all__ = [
@@ -71,6 +75,7 @@ __all__ = [
     "DEFAULT_METRICS",
     "FAST_OPTIONS",
     "Representation",
+    "UDRScores",
     "active_units",
     "active_units_score",
     "aligned_r2",
@@ -110,9 +115,12 @@ __all__ = [
     "mutual_information_matrix",
     "omniscient_latents",
     "omniscient_score",
+    "pairwise_udr",
     "partial_correlation_score",
     "r2_alignment_matrix",
     "sap",
     "sap_score",
     "tc_mean_sample",
+    "udr",
+    "udr_score",
 ]

@@ -18,6 +18,15 @@ are missing), from finished trials:
 * ``violin_<metric>.png`` — Chen et al. 2022, Fig. 7; Yang et al. 2020 (the mutual-information
   paper), Fig. 1: each metric's distribution per model (a ``model`` axis, else ``method``), split
   by ``rho`` when it varies (the σ = 0 vs 0.9 of Yang et al. 2020).
+* ``study_violins.png`` — Locatello et al. 2019, Fig. 3: one panel per metric, a violin per
+  ``method`` and regularization strength (when one varies) over its seeds, n on each violin.
+* ``metric_rank_correlation.png`` and ``.csv`` — Locatello et al. 2019, Fig. 2: the Spearman
+  rank correlation between the metric columns over the finished trials (NaN for a metric
+  constant over them), the number of trials in the title.
+* ``udr.csv`` — only with ``udr=True`` (``pyrodisent report --udr``), which loads every model:
+  UDR (Duan et al. 2020) of the trials that differ only in the seed
+  (:mod:`pyrodisent.sweep.udr`); it also adds ``metric.udr`` and ``metric.udr_lasso`` to
+  ``results.csv``, so the violins and the rank correlation include them.
 * ``tc_vs_grouping_factor.png`` — Chen et al. 2022, Fig. 3: final TC against the grouping factor,
   one curve per latent dim, mean and 5–95 % band over seeds.
 * ``paper_comparison.md`` — when the sweep file has a ``paper`` section
@@ -40,8 +49,10 @@ import numpy as np
 import yaml
 
 from pyrodisent.atomic_file import write_text_atomic
+from pyrodisent.metrics.udr import spearman_correlation
 from pyrodisent.sweep.paper import cell_number, comparison_table, plot_paper_boxplots
-from pyrodisent.sweep.state import SweepDir
+from pyrodisent.sweep.state import SweepDir, rows_to_csv
+from pyrodisent.sweep.udr import UDR_NAME, sweep_udr
 
 STRENGTH_COLUMNS = ("strength", "beta", "gamma", "config.regularizers.discriminator.gamma",
                     "config.regularizers.tc.beta", "config.regularizers.grouped_tc.beta",
@@ -157,10 +168,33 @@ def plot_best_elbo_grouping(rows: list[dict], path: Path) -> str:
     return f"wrote {path.name}: best-ELBO grouping coefficient for {len({k[0] for k in best})} capacities"
 
 
+def _metric_columns(rows: list[dict]) -> list[str]:
+    """The numeric ``metric.<score>`` columns of every row; per-factor and per-layer details
+    (``metric.mig/factor_0``) stay in the table."""
+    names = sorted({k for r in rows for k in r if k.startswith("metric.") and "/" not in k})
+    return [m for m in names if _column(rows, (m,))]
+
+
+def _draw_violins(ax, data: list[list[float]], positions: list[float], width: float, color: str,
+                  counts: bool = False):
+    """One colour of violins (median marked) at ``positions``; with ``counts`` the number of
+    values written above each. Returns a legend handle for the colour."""
+    parts = ax.violinplot(data, positions=positions, widths=width * 0.9, showmedians=True)
+    for body in parts["bodies"]:
+        body.set_facecolor(color)
+        body.set_alpha(0.5)
+    for key in ("cbars", "cmins", "cmaxes", "cmedians"):
+        if key in parts:
+            parts[key].set_color(color)
+    if counts:
+        for values, x in zip(data, positions):
+            ax.annotate(f"n={len(values)}", (x, max(values)), xytext=(0, 3), textcoords="offset points",
+                        ha="center", fontsize=7)
+    return parts["bodies"][0]
+
+
 def plot_metric_violins(rows: list[dict], out: Path) -> list[str]:
-    # one plot per metric score; per-factor details ("mig/factor_0") stay in the table
-    metrics = sorted({k for r in rows for k in r if k.startswith("metric.") and "/" not in k})
-    metrics = [m for m in metrics if _column(rows, (m,))]
+    metrics = _metric_columns(rows)
     if not metrics:
         return ["skipped violin_<metric>.png (Chen et al. 2022, Fig. 7; Yang et al. 2020, Fig. 1): no numeric metric.* column "
                 "(add evaluate.metrics to the sweep file)"]
@@ -183,17 +217,9 @@ def plot_metric_violins(rows: list[dict], out: Path) -> list[str]:
                 if values:
                     data.append(values)
                     positions.append(g_index + (j - (len(hues) - 1) / 2) * width)
-            if not data:
-                continue
-            parts = ax.violinplot(data, positions=positions, widths=width * 0.9, showmedians=True)
-            color = f"C{j}"
-            for body in parts["bodies"]:
-                body.set_facecolor(color)
-                body.set_alpha(0.5)
-            for key in ("cbars", "cmins", "cmaxes", "cmedians"):
-                if key in parts:
-                    parts[key].set_color(color)
-            handles.append((parts["bodies"][0], f"{hue} = {h:g}" if h is not None else None))
+            if data:
+                handles.append((_draw_violins(ax, data, positions, width, f"C{j}"),
+                                f"{hue} = {h:g}" if h is not None else None))
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels(groups, rotation=20, fontsize=8)
         ax.set_ylabel(metric.removeprefix("metric."))
@@ -206,6 +232,102 @@ def plot_metric_violins(rows: list[dict], out: Path) -> list[str]:
         plt.close(fig)
         lines.append(f"wrote {name}: {metric} over {len(groups)} model(s)" + (f", split by {hue}" if hue else ""))
     return lines
+
+
+def plot_study_violins(rows: list[dict], path: Path) -> str:
+    """Locatello et al. 2019, Fig. 3: each metric's spread over seeds per method and
+    regularization strength (when one varies), one panel per metric, n on each violin."""
+    metrics = _metric_columns(rows)
+    method = _column(rows, ("method",), numeric=False)
+    missing = ([] if metrics else ["a numeric metric.* (add evaluate.metrics to the sweep file)"]) + (
+        [] if method else ["method"])
+    if missing:
+        return f"skipped {path.name} (Locatello et al. 2019, Fig. 3): no column for {', '.join(missing)}"
+    strength = _column(rows, STRENGTH_COLUMNS, varying=True)
+    methods = list(dict.fromkeys(str(r[method]) for r in rows))
+
+    def cell(r):
+        return str(r[method]), (cell_number(r[strength]) if strength else None)
+
+    cells = sorted(set(map(cell, rows)), key=lambda c: (methods.index(c[0]), c[1] is None, c[1]))
+    plt = _plt()
+    ncols = min(3, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    width = max(4.0, 0.9 * len(cells))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.8 * nrows), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        handles = {}
+        for m in methods:
+            data, positions = [], []
+            for x, c in enumerate(cells):
+                if c[0] == m:
+                    data.append([cell_number(r[metric]) for r in rows if cell(r) == c])
+                    positions.append(x)
+            handles[m] = _draw_violins(ax, data, positions, 0.8, f"C{methods.index(m)}", counts=True)
+        ax.set_xticks(range(len(cells)))
+        ax.set_xticklabels([m if s is None else f"{m}\n{strength} = {s:g}" for m, s in cells], rotation=30,
+                           fontsize=7, ha="right")
+        ax.set_title(metric.removeprefix("metric."), fontsize=9)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.set_visible(False)
+    axes[0][0].legend(list(handles.values()), list(handles), fontsize=7)
+    fig.suptitle("metrics over seeds per method" + (f" and {strength}" if strength else "")
+                 + " (Locatello et al. 2019, Fig. 3)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    counts = sorted({sum(cell(r) == c for r in rows) for c in cells})
+    seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return (f"wrote {path.name}: {len(metrics)} metric(s) over {len(cells)} method"
+            + (f" × {strength}" if strength else "") + f" cell(s), n = {seeds} per cell")
+
+
+def metric_rank_correlation(rows: list[dict]) -> tuple[list[str], np.ndarray]:
+    """(metric columns, their Spearman rank-correlation matrix over ``rows``), Locatello et al.
+    2019, Fig. 2. A metric constant over the rows correlates with nothing: NaN."""
+    metrics = _metric_columns(rows)
+    table = np.array([[cell_number(r[m]) for m in metrics] for r in rows], dtype=float)
+    table = table.reshape(len(rows), len(metrics))
+    return metrics, spearman_correlation(table, table)
+
+
+def plot_metric_rank_correlation(rows: list[dict], out: Path) -> str:
+    """``metric_rank_correlation.png`` (annotated matrix, n trials in the title) and ``.csv``."""
+    metrics = _metric_columns(rows)
+    if len(metrics) < 2 or len(rows) < 3:
+        have = f"{len(metrics)} numeric metric.* column(s) and {len(rows)} finished trial(s)"
+        return (f"skipped metric_rank_correlation.png (Locatello et al. 2019, Fig. 2): needs two metric.* columns "
+                f"and three finished trials, has {have}")
+    names, matrix = metric_rank_correlation(rows)
+    labels = [m.removeprefix("metric.") for m in names]
+    csv_rows = [{"metric": label, **{other: _csv_number(v) for other, v in zip(labels, line)}}
+                for label, line in zip(labels, matrix)]
+    write_text_atomic(out / "metric_rank_correlation.csv", rows_to_csv(csv_rows))
+    plt = _plt()
+    size = 1.0 + 0.7 * len(labels)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    image = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            value = matrix[i, j]
+            ax.text(j, i, "n/a" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(value) > 0.6 else "black")
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels(labels, fontsize=7)
+    fig.colorbar(image, ax=ax, label="Spearman ρ")
+    ax.set_title(f"rank correlation of the metrics over {len(rows)} trials\n(Locatello et al. 2019, Fig. 2)",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "metric_rank_correlation.png", dpi=120)
+    plt.close(fig)
+    return (f"wrote metric_rank_correlation.png and .csv: Spearman ρ between {len(names)} metrics over "
+            f"{len(rows)} trials")
+
+
+def _csv_number(value: float) -> float | str:
+    return "" if np.isnan(value) else float(value)
 
 
 def _band(values: list[float]) -> tuple[float, float, float]:
@@ -326,16 +448,34 @@ def plot_per_layer(rows: list[dict], path: Path) -> str:
 
 
 # ------------------------------------------------------------------ report
-def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
-    """Rewrite results.csv, draw every plot the columns allow; returns {lines, table, plots}."""
+def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, udr: bool = False) -> dict[str, Any]:
+    """Rewrite results.csv, draw every plot the columns allow; returns {lines, table, plots}.
+
+    ``udr``: also score the finished trials with UDR (:mod:`pyrodisent.sweep.udr`, which loads
+    every model): ``udr.csv``, and ``metric.udr`` / ``metric.udr_lasso`` in the table and plots.
+    """
     sweep = SweepDir(sweep_dir)
     rows = sweep.rows()
-    table = sweep.write_results(rows)
     out = Path(out_dir) if out_dir else sweep.root / "report"
     out.mkdir(parents=True, exist_ok=True)
+    udr_lines = []
+    if udr:
+        records, udr_lines = sweep_udr(sweep, rows)
+        scored = {r["trial"]: r for r in records}
+        for row in rows:
+            if row["trial"] in scored:
+                row["metric.udr"] = scored[row["trial"]]["udr"]
+                row["metric.udr_lasso"] = scored[row["trial"]]["udr_lasso"]
+        (out / UDR_NAME).unlink(missing_ok=True)
+        if records:
+            write_text_atomic(out / UDR_NAME, rows_to_csv(records))
+    elif (out / UDR_NAME).is_file():
+        udr_lines = [f"kept {UDR_NAME} of an earlier `pyrodisent report --udr` (pass --udr to recompute it)"]
+    table = sweep.write_results(rows)
     for stale in [*out.glob("violin_*.png"), *(out / n for n in ("best_elbo_grouping.png",
                   "tc_vs_grouping_factor.png", "tc_mean_vs_tc_sample.png", "per_layer.png",
-                  "paper_boxplots.png"))]:
+                  "paper_boxplots.png", "study_violins.png", "metric_rank_correlation.png",
+                  "metric_rank_correlation.csv"))]:
         stale.unlink(missing_ok=True)  # a plot the table no longer supports is not left behind
     finished = [r for r in rows if r["state"] == "finished"]
     states = {s: sum(r["state"] == s for r in rows) for s in ("finished", "failed", "running", "pending")}
@@ -343,9 +483,12 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> di
     for r in rows:
         if r["state"] == "failed":
             lines.append(f"  failed {r['trial']}: {r['error']}")
+    lines += udr_lines
     if finished:
         lines.append(plot_best_elbo_grouping(finished, out / "best_elbo_grouping.png"))
         lines += plot_metric_violins(finished, out)
+        lines.append(plot_study_violins(finished, out / "study_violins.png"))
+        lines.append(plot_metric_rank_correlation(finished, out))
         lines.append(plot_tc_vs_grouping(finished, out / "tc_vs_grouping_factor.png"))
         lines.append(plot_tc_mean_vs_sample(finished, out / "tc_mean_vs_tc_sample.png"))
         lines.append(plot_per_layer(finished, out / "per_layer.png"))

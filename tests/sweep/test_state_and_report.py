@@ -176,7 +176,8 @@ def test_report_on_a_sweep_directory(tiny_config, tmp_path):
     with open(tmp_path / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [float(r["beta"]) for r in rows] == [1.0, 6.0]
-    assert (tmp_path / "report" / "report.txt").read_text().count("skipped") == 4  # Fig. 5, 7, 3; Table 2
+    # Chen et al. 2022 Figs. 5, 7, 3; DeVAE Table 2; Locatello et al. 2019 Figs. 3, 2
+    assert (tmp_path / "report" / "report.txt").read_text().count("skipped") == 6
 
 
 def test_without_ray_the_command_says_how_to_install_it(monkeypatch, tmp_path, capsys):
