@@ -10,6 +10,7 @@ from pyrodisent.data.digits import digits
 from pyrodisent.data.dsprites import dsprites, generated_dsprites
 from pyrodisent.data.hdf5 import h5
 from pyrodisent.data.mnist import mnist
+from pyrodisent.data.mpi3d import mpi3d
 from pyrodisent.data.pdsprites import pdsprites
 from pyrodisent.data.shapes3d import shapes3d
 from pyrodisent.data.smallnorb import smallnorb
@@ -31,6 +32,7 @@ def pyrodisent_datasets():
         "shapes3d": shapes3d,
         "cars3d": cars3d,
         "smallnorb": smallnorb,
+        "mpi3d": mpi3d,
         "mnist": mnist,
         "celeba": celeba,
         "h5": h5,

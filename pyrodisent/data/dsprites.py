@@ -31,6 +31,9 @@ It reproduces the factor semantics and grid of dSprites, not its exact pixels.
 Because positions are whole-pixel shifts, the renderer draws one sprite per
 (shape, scale, orientation) and copies shifted windows of it: the full grid renders in
 seconds on a CPU.
+
+Both the renderer and the file loader take ``variant="color"|"noisy"|"scream"``, the RGB
+variants of Locatello et al. 2019 with the same factors (``pyrodisent.data.dsprites_variants``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import numpy as np
 import torch
 
 from pyrodisent.data.base import FactorDataset
+from pyrodisent.data.dsprites_variants import apply_variant, prepare_variant
 from pyrodisent.data.paths import DataFileError, resolve_file
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
@@ -153,6 +157,9 @@ def generated_dsprites(
     dtype: str | None = None,
     orientation_endpoint: bool = False,
     image_size: int = IMAGE_SIZE,
+    variant: str | None = None,
+    seed: int = 0,
+    scream_image: str | Path | None = None,
 ) -> FactorDataset:
     """A dSprites-equivalent data set rendered on the machine (module docstring).
 
@@ -168,12 +175,22 @@ def generated_dsprites(
     (64 / image_size)² pixels: an antialiased grey-level image (uint8, the fraction of the
     block the shape covers), 4× (16×) cheaper per image for the networks, with the same
     factors; neighbouring positions then lie half (a quarter of) a pixel apart.
+
+    ``variant`` (``"color"``, ``"noisy"``, ``"scream"``; default none) makes the RGB
+    variants of Locatello et al. 2019 (``pyrodisent.data.dsprites_variants``): [N, 3, H, W]
+    images, ``dtype`` ``"uint8"`` (default; 3× the bytes of the bool images) or
+    ``"float32"``, with the colour, noise or background patch of each image drawn once from
+    ``seed``. ``scream_image``: the image whose patches are the backgrounds of ``"scream"``
+    (required by it). The factors are the same.
     """
     if image_size not in (64, 32, 16):
         raise ValueError(f"generated_dsprites: image_size must be 64, 32 or 16, got {image_size!r}")
+    background = None
+    if variant is not None or scream_image is not None:
+        dtype, seed, background = prepare_variant("generated_dsprites", variant, dtype, seed, scream_image)
     if dtype is None:
         dtype = "bool" if image_size == IMAGE_SIZE else "uint8"
-    if dtype not in ("bool", "uint8"):
+    if variant is None and dtype not in ("bool", "uint8"):
         raise ValueError(f"generated_dsprites: dtype must be 'bool' or 'uint8', got {dtype!r}")
     if dtype == "bool" and image_size != IMAGE_SIZE:
         raise ValueError(
@@ -214,7 +231,9 @@ def generated_dsprites(
         images = _block_mean_uint8(images, IMAGE_SIZE // image_size)
     grids = np.meshgrid(*[np.arange(s) for s in sizes], indexing="ij")
     factors = np.stack([g.reshape(-1) for g in grids], axis=1)
-    if dtype == "uint8" and images.dtype == torch.bool:
+    if variant is not None:
+        images = apply_variant(images, variant, seed, dtype, background)
+    elif dtype == "uint8" and images.dtype == torch.bool:
         images = images.view(torch.uint8).mul_(255)  # in place: 0/1 bytes → 0/255
     # A factor held at one class (e.g. ``orientations: 1``) is constant: zero entropy, which
     # MIG-style metrics divide by. It is dropped, as the file's constant colour is.
@@ -229,19 +248,36 @@ def generated_dsprites(
     )
     dataset.grid_classes = chosen  # full-grid class of each sub-grid class, all five factors
     dataset.fixed_factors = {FACTOR_NAMES[k]: float(values[k][chosen[k][0]]) for k in range(5) if sizes[k] == 1}
+    if variant is not None:
+        dataset.variant, dataset.variant_seed = variant, seed
     return dataset
 
 
-def dsprites(path: str | Path | None = None, dtype: str = "bool") -> FactorDataset:
+def dsprites(
+    path: str | Path | None = None,
+    dtype: str | None = None,
+    variant: str | None = None,
+    seed: int = 0,
+    scream_image: str | Path | None = None,
+) -> FactorDataset:
     """The released dSprites file ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz``.
 
     Keys: ``imgs`` [737280, 64, 64] uint8 in {0, 1}, ``latents_classes`` [737280, 6] and
     ``latents_values`` [737280, 6] (color, shape, scale, orientation, posX, posY). Any
     number of rows is accepted as long as the arrays agree (tests write tiny files); the
     constant color column is dropped. ``path``: the file, or a folder holding it; default
-    ``$PYRODISENT_DATA/dsprites/<file>``.
+    ``$PYRODISENT_DATA/dsprites/<file>``. ``dtype``: ``"bool"`` (default) or ``"uint8"``.
+
+    ``variant``, ``seed``, ``scream_image``: the RGB variants, as for
+    :func:`generated_dsprites` (``dtype`` ``"uint8"`` by default, or ``"float32"``); the
+    full file then takes 9.1 GB as uint8, besides the 3.0 GB read from the file.
     """
-    if dtype not in ("bool", "uint8"):
+    background = None
+    if variant is not None or scream_image is not None:
+        dtype, seed, background = prepare_variant("dsprites", variant, dtype, seed, scream_image)
+    elif dtype is None:
+        dtype = "bool"
+    if variant is None and dtype not in ("bool", "uint8"):
         raise ValueError(f"dsprites: dtype must be 'bool' or 'uint8', got {dtype!r}")
     file = resolve_file("dsprites", path, NPZ_FILE)
     try:
@@ -268,7 +304,9 @@ def dsprites(path: str | Path | None = None, dtype: str = "bool") -> FactorDatas
     if (factors < 0).any() or (factors >= np.array(FACTOR_SIZES)).any():
         raise DataFileError(file, f"'latents_classes' has classes outside the sizes {FACTOR_SIZES}")
     images = torch.from_numpy(imgs).view(torch.bool).unsqueeze(1)  # 0/1 bytes checked above: no copy
-    if dtype == "uint8":
+    if variant is not None:
+        images = apply_variant(images, variant, seed, dtype, background)
+    elif dtype == "uint8":
         images = images.view(torch.uint8).mul_(255)  # in place: 0/1 bytes → 0/255
     fv = factor_values(orientation_endpoint=True)
     if values is not None and values.shape == classes.shape:
@@ -277,4 +315,7 @@ def dsprites(path: str | Path | None = None, dtype: str = "bool") -> FactorDatas
             seen = np.unique(factors[:, k])
             if len(seen) == FACTOR_SIZES[k]:
                 fv[k] = np.array([col[factors[:, k] == c][0] for c in range(FACTOR_SIZES[k])])
-    return FactorDataset(images, factors, FACTOR_NAMES, FACTOR_SIZES, fv, name="dsprites")
+    dataset = FactorDataset(images, factors, FACTOR_NAMES, FACTOR_SIZES, fv, name="dsprites")
+    if variant is not None:
+        dataset.variant, dataset.variant_seed = variant, seed
+    return dataset
