@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from contextlib import contextmanager
 
 import torch
 from pyro.distributions.util import scale_and_mask
@@ -39,7 +40,7 @@ from pyro.infer.util import check_fully_reparametrized, is_validation_enabled, t
 from pyro.util import warn_if_nan
 from torch.distributions import kl_divergence
 
-from pyrodisent.posterior import PosteriorBatch
+from pyrodisent.posterior import PosteriorBatch, UnsupportedPosteriorError
 from pyrodisent.regularizer import Regularizer, regularizer
 
 
@@ -134,7 +135,8 @@ class DisentELBO(TraceMeanField_ELBO):
             )
             n = posterior.num_represented
             for reg in self.regularizers:
-                reg.prepare(posterior)
+                with _naming(reg):
+                    reg.prepare(posterior)
         else:
             n = _represented_count(model_trace)
         terms = {
@@ -143,7 +145,9 @@ class DisentELBO(TraceMeanField_ELBO):
         }
         terms["kl"] = terms["log_likelihood"] - terms["elbo"]
         for reg in self.regularizers:
-            for key, value in reg(posterior).items():
+            with _naming(reg):
+                penalty = reg(posterior)
+            for key, value in penalty.items():
                 loss = loss + n * value
                 terms[f"penalty/{reg.name}/{key}"] = value.detach()
             if posterior.training:
@@ -250,6 +254,17 @@ class DisentELBO(TraceMeanField_ELBO):
 
 #: a key of a state saved by a ModuleList: the regularizer's position, a dot, the rest
 _INDEX_KEY = re.compile(r"^\d+\.")
+
+
+@contextmanager
+def _naming(reg: Regularizer):
+    """A posterior the regularizer cannot handle: the error names the regularizer."""
+    try:
+        yield
+    except UnsupportedPosteriorError as exc:
+        if repr(reg.name) in str(exc):
+            raise
+        raise type(exc)(f"regularizer {reg.name!r}: {exc}") from exc
 
 
 def _warned_item(loss: torch.Tensor) -> float:

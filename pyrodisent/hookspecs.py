@@ -52,7 +52,11 @@ def pyrodisent_models():
 
     Return ``{name: factory}`` where ``factory(input_shape=(C, H, W), **options)`` returns
     an ``nn.Module`` with ``.model(x, dataset_size=None)``, ``.guide(x, dataset_size=None)``
-    and ``.encode(x) -> (loc, scale)``. All results are merged.
+    and ``.encode(x) -> (loc, scale)``. All results are merged. A model that trains on pairs
+    of observations (Ada-GVAE) has a ``pair_sampling`` attribute, the options of
+    :func:`pyrodisent.data.pairs.make_pair_sampler` (e.g. ``{"k": 1}``): the engine then
+    passes ``.model``/``.guide`` batches of pairs [B, 2, *input_shape]; ``.encode`` still takes
+    single observations.
     """
 
 

@@ -69,7 +69,10 @@ class PosteriorBatch:
     ``prior`` p(z) from the model trace; ``loc``/``scale`` [M, D] when the posterior is a
     diagonal Gaussian (else ``None``); ``dataset_size`` N; ``step``; ``training`` (True
     while gradients are being computed — plugins that train their own networks step then);
-    ``site`` the latent site's name; ``trace_scale`` N/M when the plate subsamples, else 1.
+    ``site`` the latent site's name; ``trace_scale`` N/M when the plate subsamples, else 1;
+    ``paired`` True when the guide marks the site ``infer={"paired": True}``: rows 2i and
+    2i + 1 are the two observations of one pair (the weakly-supervised models of Locatello
+    et al. 2020), so the batch is not an i.i.d. sample of the data set.
     """
 
     z: torch.Tensor
@@ -82,6 +85,7 @@ class PosteriorBatch:
     trace_scale: float = 1.0
     loc: torch.Tensor | None = None
     scale: torch.Tensor | None = None
+    paired: bool = False
     diagnostics: dict[str, torch.Tensor] = field(default_factory=dict)
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
@@ -129,6 +133,7 @@ class PosteriorBatch:
             trace_scale=trace_scale,
             loc=loc,
             scale=scale,
+            paired=bool(guide_site["infer"].get("paired", False)),
         )
 
     # -------------------------------------------------------------- basic facts
@@ -213,6 +218,16 @@ class PosteriorBatch:
             self._cache["gaussian_family"] = family
         return self._cache["gaussian_family"]
 
+    def _require_unpaired(self) -> None:
+        if self.paired:
+            raise UnsupportedPosteriorError(
+                "the minibatch estimators of the aggregate posterior q(z) (log_aggregate, "
+                "kl_decomposition) treat the batch as an i.i.d. sample of the data set; this "
+                "batch holds pairs of observations that share factors (a weakly-supervised "
+                "model), whose codes are not independent. Drop this regularizer, or use one "
+                "that acts per data point (beta_vae, annealed_vae)."
+            )
+
     def _group_key(self, groups) -> tuple[tuple[int, ...], ...] | None:
         if groups is None:
             return None
@@ -224,6 +239,7 @@ class PosteriorBatch:
         declared before the first of those calls is computed in the same pass (module
         docstring)."""
         check_method(method)
+        self._require_unpaired()
         self._cache.setdefault("aggregate_requests", []).append((method, self._group_key(groups), bool(dims)))
 
     def _covered(self, method: str, group_key, dims: bool) -> AggregateLogDensities | None:
@@ -267,6 +283,7 @@ class PosteriorBatch:
         """Cached minibatch estimates of log q(z), log q(z_d) (``dims``) and log q(z_g)
         (``groups``) with the weighting ``method`` (docs/estimators.md); with the estimates
         declared by :meth:`request_aggregate`, computed in one pass."""
+        self._require_unpaired()
         family = self.gaussian_family()
         check_method(method)
         request = (method, self._group_key(groups), bool(dims))

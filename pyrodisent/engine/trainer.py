@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from pyrodisent.atomic_file import write_json_atomic, write_text_atomic
 from pyrodisent.data import FactorDataset, get_dataset
+from pyrodisent.data.pairs import make_pair_sampler
 from pyrodisent.data.sampler import make_batch_sampler
 from pyrodisent.diagnostics import gaussian_tc_diagnostics
 from pyrodisent.elbo import DisentELBO
@@ -153,7 +154,7 @@ class Trainer:
         self.optimizer = build_optimizer(cfg, self.model.parameters(), self.device)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(cfg.seed + 1)
-        self.sampler = make_batch_sampler(self.dataset, cfg.train.batch_size, self.device, generator)
+        self.sampler = self._make_sampler(generator)
         held = torch.Generator().manual_seed(cfg.seed + 2)
         n_held = min(len(self.dataset), max(cfg.train.diagnostics_size if cfg.train.diagnostics_every else 0, 16))
         index = torch.randperm(len(self.dataset), generator=held)[:n_held]
@@ -170,6 +171,39 @@ class Trainer:
         if ckpt.exists():
             self._restore(load_checkpoint(ckpt, map_location=self.device))
 
+    def _make_sampler(self, generator: torch.Generator):
+        """Single observations, or pairs for a model that declares ``pair_sampling`` (the
+        options of :func:`~pyrodisent.data.pairs.make_pair_sampler`, e.g. Ada-GVAE's k)."""
+        batch_size = self.config.train.batch_size
+        pair_sampling = getattr(self.model, "pair_sampling", None)
+        if pair_sampling is None:
+            return make_batch_sampler(self.dataset, batch_size, self.device, generator)
+        if 2 * batch_size > len(self.dataset):
+            raise ConfigError(
+                f"config key 'train.batch_size': {batch_size} pairs are {2 * batch_size} observations, "
+                f"more than the dataset holds ({len(self.dataset)}); {self.config.model.name} trains on pairs"
+            )
+        try:
+            return make_pair_sampler(self.dataset, batch_size, self.device, generator, **pair_sampling)
+        except ValueError as exc:
+            raise ConfigError(
+                f"config keys 'model' ({self.config.model.name}) and 'data' ({self.config.data.name}): "
+                f"the model trains on pairs of observations, which this data set cannot give: {exc}"
+            ) from None
+
+    def _images_per_step(self) -> int:
+        """Observations in one batch: ``train.batch_size``, twice that for a batch of pairs."""
+        pairs = getattr(self.model, "pair_sampling", None) is not None
+        return self.config.train.batch_size * (2 if pairs else 1)
+
+    def _loss_check_batch(self) -> torch.Tensor:
+        """A few held-out observations, or pairs drawn from their own generator (the
+        sampler's stream is left as it is)."""
+        if getattr(self.model, "pair_sampling", None) is None:
+            return self.heldout[:16]
+        generator = torch.Generator(device=self.device).manual_seed(self.config.seed + 2)
+        return self.sampler.sample(min(16, self.config.train.batch_size), generator)
+
     def _check_regularizers_fit(self) -> None:
         """Evaluate the loss once on held-out images, without gradients, so a regularizer that
         does not fit the model (groups that do not divide the latent size, a prior without
@@ -181,7 +215,7 @@ class Trainer:
         with torch.random.fork_rng(devices=devices), torch.no_grad(), _pyro_validation(False):
             try:
                 self.elbo.differentiable_loss(
-                    self.model.model, self.model.guide, self.heldout[:16], dataset_size=len(self.dataset)
+                    self.model.model, self.model.guide, self._loss_check_batch(), dataset_size=len(self.dataset)
                 )
             except (ValueError, UnsupportedPosteriorError) as exc:
                 names = ", ".join(r.name for r in self.config.regularizers) or "none"
@@ -306,7 +340,7 @@ class Trainer:
             "finished": self.step >= cfg.steps,
             "interrupted": interrupted,
             "wall_time_s": round(self.wall_time, 3),
-            "images_per_s": round(self.step * cfg.batch_size / self.wall_time, 1) if self.wall_time > 0 else None,
+            "images_per_s": round(self.step * self._images_per_step() / self.wall_time, 1) if self.wall_time > 0 else None,
             "device": str(self.device),
             "final_terms": last_terms,
         }
@@ -334,7 +368,7 @@ class Trainer:
             writer.add_scalar(f"loss/{k}", v, self.step)
         writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.step)
         if elapsed > 0:
-            writer.add_scalar("train/images_per_s", count * self.config.train.batch_size / elapsed, self.step)
+            writer.add_scalar("train/images_per_s", count * self._images_per_step() / elapsed, self.step)
         return terms
 
     def _periodic(self, writer) -> None:

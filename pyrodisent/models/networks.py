@@ -16,6 +16,12 @@
   FC 256 + ReLU, FC 2·D; the decoder mirrors it (FC 256, FC 256, FC 32·H/16·W/16, 4 × 4×4
   upconv stride 2 with 32, 32, 32, C channels, ReLU between). H and W must be divisible by
   16 (32×32 and 64×64 both work).
+- ``locatello`` — the conv net of Locatello et al. 2019 (App., Table 1; disentanglement_lib's
+  ``conv_encoder`` / ``deconv_decoder``, also the net of its weakly-supervised study,
+  Locatello et al. 2020): [4×4 conv 32, 4×4 conv 32, 2×2 conv 64, 2×2 conv 64], each stride 2
+  and ReLU, FC 256 + ReLU, FC 2·D; the decoder FC 256 + ReLU, FC 64·(H/16)·(W/16) + ReLU, then
+  4 × 4×4 upconv stride 2 with 64, 32, 32, C channels, ReLU between. H and W must be divisible
+  by 16 (64×64 in the paper).
 - ``conv_stcvae`` — Chen et al. 2022, App. B Table 2: 3 × [4×4 conv stride 2, LeakyReLU] with 16,
   32, 64 channels, ``hidden_layers`` × [FC(width)+ReLU], FC(2·D); decoder ``hidden_layers``
   × [FC(width)+Tanh], FC(H/8·W/8·64)+Tanh, 3 × 4×4 upconv stride 2 (32, 16, C), LeakyReLU
@@ -33,7 +39,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-ENCODERS = ("mlp", "linear", "conv", "burgess", "conv_stcvae")
+ENCODERS = ("mlp", "linear", "conv", "burgess", "locatello", "conv_stcvae")
 
 
 def _check_divisible(input_shape: Sequence[int], divisor: int, encoder: str) -> tuple[int, int, int]:
@@ -108,6 +114,28 @@ def build_networks(
             nn.Unflatten(1, (32, h // 16, w // 16)),
             nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(),
             nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(32, c, 4, 2, 1),
+        )  # fmt: skip
+        return enc, dec
+    if encoder == "locatello":
+        c, h, w = _check_divisible(input_shape, 16, encoder)
+        flat = 64 * (h // 16) * (w // 16)
+        enc = nn.Sequential(
+            nn.Conv2d(c, 32, 4, 2, 1), nn.ReLU(),
+            nn.Conv2d(32, 32, 4, 2, 1), nn.ReLU(),
+            nn.Conv2d(32, 64, 2, 2), nn.ReLU(),
+            nn.Conv2d(64, 64, 2, 2), nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(flat, 256), nn.ReLU(),
+            nn.Linear(256, 2 * D),
+        )  # fmt: skip
+        dec = nn.Sequential(
+            nn.Linear(D, 256), nn.ReLU(),
+            nn.Linear(256, flat), nn.ReLU(),
+            nn.Unflatten(1, (64, h // 16, w // 16)),
+            nn.ConvTranspose2d(64, 64, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
             nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(),
             nn.ConvTranspose2d(32, c, 4, 2, 1),
         )  # fmt: skip

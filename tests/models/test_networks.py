@@ -49,3 +49,23 @@ def test_burgess_network_has_the_papers_layers(size):
 def test_burgess_network_needs_sizes_divisible_by_16():
     with pytest.raises(ValueError, match="divisible by 16"):
         build_networks("burgess", (1, 40, 40), latent_dim=4)
+
+
+@pytest.mark.parametrize("size", [16, 64])
+def test_locatello_network_has_the_papers_layers(size):
+    # Locatello et al. 2019, App. Table 1: 4×4 conv 32, 4×4 conv 32, 2×2 conv 64, 2×2 conv 64 (stride 2),
+    # FC 256, FC 2D; the decoder FC 256, FC 4·4·64 (at 64 × 64), 4 × 4×4 upconv with 64, 32, 32, C channels
+    enc, dec = build_networks("locatello", (3, size, size), latent_dim=10)
+    convs = [m for m in enc.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs] == [
+        (3, 32, (4, 4), (2, 2)), (32, 32, (4, 4), (2, 2)), (32, 64, (2, 2), (2, 2)), (64, 64, (2, 2), (2, 2))
+    ]
+    flat = 64 * (size // 16) ** 2
+    fcs = [(f.in_features, f.out_features) for f in enc.modules() if isinstance(f, nn.Linear)]
+    assert fcs == [(flat, 256), (256, 20)]
+    dfcs = [(f.in_features, f.out_features) for f in dec.modules() if isinstance(f, nn.Linear)]
+    assert dfcs == [(10, 256), (256, flat)]
+    ups = [(u.in_channels, u.out_channels, u.kernel_size) for u in dec.modules() if isinstance(u, nn.ConvTranspose2d)]
+    assert ups == [(64, 64, (4, 4)), (64, 32, (4, 4)), (32, 32, (4, 4)), (32, 3, (4, 4))]
+    assert enc(torch.rand(2, 3, size, size)).shape == (2, 20)
+    assert dec(torch.randn(2, 10)).shape == (2, 3, size, size)
