@@ -24,6 +24,7 @@ from torch.distributions import kl_divergence
 from pyrodisent.distributions import CorrelatedNormal
 from pyrodisent.estimators.gaussian import fitted_gaussian_total_correlation
 from pyrodisent.estimators.montecarlo import monte_carlo_total_correlation
+from pyrodisent.metrics.active_units import THRESHOLD as ACTIVE_UNIT_THRESHOLD
 from pyrodisent.validation import check_int
 
 
@@ -142,11 +143,27 @@ def elbo_terms(
 def gaussian_tc_diagnostics(
     model, x_heldout: torch.Tensor, generator: torch.Generator, batch_size: int = 500
 ) -> dict[str, float]:
-    """``{"tc_mean": TC_mean, "tc_sample": TC_sample}`` over ``x_heldout`` (Cheng et al. 2020, §6).
+    """TC_mean and TC_sample over ``x_heldout`` (Cheng et al. 2020, §6), over all dims and
+    over the active ones.
+
+    Returns ``tc_mean``, ``tc_sample`` (all D dims, the paper's quantities), ``active_dims``
+    (dims with Var_x μ_d(x) > 0.01, the active units of Burda et al. 2016) and
+    ``tc_mean_active``, ``tc_sample_active`` (the same TCs over the active dims only). Prop. 1
+    is invariant to each dim's scale, so a collapsed dim — μ_d(x) nearly constant, σ_d ≈ 1 —
+    whose tiny fluctuations correlate with the active dims adds as much to TC_mean as an
+    active one, while its posterior noise hides it in TC_sample: the active-dim values show
+    whether a disparity lies in the code that carries information.
 
     ``model`` needs ``.encode(x) -> (loc, scale)``; ``generator`` draws z ~ q(z|x).
     """
     if x_heldout.shape[0] < 2:
         raise ValueError(f"x_heldout needs at least 2 points, got {x_heldout.shape[0]}")
     means, samples = encode_representations(model, x_heldout, generator, batch_size)
-    return {"tc_mean": gaussian_tc(means), "tc_sample": gaussian_tc(samples)}
+    active = means.detach().to(torch.float64).var(0) > ACTIVE_UNIT_THRESHOLD
+    return {
+        "tc_mean": gaussian_tc(means),
+        "tc_sample": gaussian_tc(samples),
+        "active_dims": int(active.sum()),
+        "tc_mean_active": gaussian_tc(means[:, active]),
+        "tc_sample_active": gaussian_tc(samples[:, active]),
+    }

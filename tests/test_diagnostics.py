@@ -163,3 +163,17 @@ def test_elbo_terms_rejects_a_single_point_and_a_bad_batch():
         elbo_terms(model, torch.zeros(1, 3), torch.Generator())
     with pytest.raises(ValueError, match="batch_size"):
         elbo_terms(model, torch.zeros(4, 3), torch.Generator(), batch_size=0)
+
+
+def test_a_collapsed_dim_carries_tc_mean_and_the_active_dim_values_leave_it_out():
+    # dims 0, 1: active and independent; dim 2: a collapsed code, μ_2 = 0.01 (x_0 + x_1) with
+    # σ_2 = 1 — Var μ_2 = 2e-4 < 0.01 (Burda et al. 2016), yet it is a linear function of the
+    # active means, so Prop. 1 on all dims is large while the active dims read 0
+    mixing = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.01, 0.01, 0.0]])
+    model = LinearGaussianEncoder(mixing, torch.tensor([0.1, 0.1, 1.0]))
+    x = torch.randn(20_000, 3, generator=torch.Generator().manual_seed(15))
+    out = gaussian_tc_diagnostics(model, x, torch.Generator().manual_seed(16))
+    assert out["active_dims"] == 2
+    assert out["tc_mean"] > 3  # the collapsed dim is (nearly) determined by the active ones
+    assert abs(out["tc_mean_active"]) < 1e-3 and abs(out["tc_sample_active"]) < 1e-3
+    assert out["tc_sample"] < 0.01  # its σ = 1 noise hides it from TC_sample
