@@ -41,6 +41,8 @@ from pyrodisent.data.sampler import (
     _make_generator,
     _storage,
     _to_float,
+    check_sampler_state,
+    restore_generator,
 )
 
 #: the value of ``k`` that draws k uniformly from 1..K−1 per pair (Locatello et al. 2020, "k = Rnd")
@@ -182,33 +184,21 @@ class PairSampler:
         return self.gather(self.next_indices(generator, n))
 
     # ------------------------------------------------------------------ state
-    def state_dict(self) -> dict[str, Any]:
+    def _settings(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
-            "generator": self.generator.get_state(),
             "k": self.k,
             "batch_size": self.batch_size,
             "num_items": self.dataset_size,
             "factor_sizes": list(self.factor_sizes),
         }
 
+    def state_dict(self) -> dict[str, Any]:
+        return {**self._settings(), "generator": self.generator.get_state()}
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        mine = {
-            "kind": self.kind,
-            "k": self.k,
-            "batch_size": self.batch_size,
-            "num_items": self.dataset_size,
-            "factor_sizes": list(self.factor_sizes),
-        }
-        for key, value in mine.items():
-            if state.get(key) != value:
-                raise ValueError(f"sampler state has {key}={state.get(key)!r} but this sampler has {key}={value!r}")
-        try:
-            self.generator.set_state(state["generator"].cpu())  # a CPU byte tensor on every device
-        except RuntimeError as exc:
-            raise ValueError(
-                f"sampler state does not fit a {self.device.type} generator (saved on another device type?): {exc}"
-            ) from None
+        check_sampler_state(state, self._settings())
+        restore_generator(self.generator, state["generator"])
 
 
 def make_pair_sampler(

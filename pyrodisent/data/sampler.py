@@ -114,23 +114,32 @@ class _IndexStream:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        mine = {"replacement": self.replacement, "num_items": self.n, "batch_size": self.batch_size}
-        for key, value in mine.items():
-            if state[key] != value:
-                raise ValueError(f"sampler state has {key}={state[key]!r} but this sampler has {key}={value!r}")
-        try:
-            # states are CPU byte tensors, even when a checkpoint was loaded onto a GPU
-            if state["epoch_state"] is not None:  # rebuild the epoch's permutation
-                self.generator.set_state(state["epoch_state"].cpu())
-                self._new_epoch()
-            else:
-                self._perm, self._epoch_state = None, None
-            self.generator.set_state(state["generator"].cpu())
-        except RuntimeError as exc:
-            raise ValueError(
-                f"sampler state does not fit a {self.device.type} generator (saved on another device type?): {exc}"
-            ) from None
+        check_sampler_state(state, {"replacement": self.replacement, "num_items": self.n, "batch_size": self.batch_size})
+        if state["epoch_state"] is not None:  # rebuild the epoch's permutation
+            restore_generator(self.generator, state["epoch_state"])
+            self._new_epoch()
+        else:
+            self._perm, self._epoch_state = None, None
+        restore_generator(self.generator, state["generator"])
         self.epoch, self.cursor = int(state["epoch"]), int(state["cursor"])
+
+
+def check_sampler_state(state: dict[str, Any], expected: dict[str, Any]) -> None:
+    """A saved sampler state must have been saved by a sampler with these settings."""
+    for key, value in expected.items():
+        if state.get(key) != value:
+            raise ValueError(f"sampler state has {key}={state.get(key)!r} but this sampler has {key}={value!r}")
+
+
+def restore_generator(generator: torch.Generator, saved: torch.Tensor) -> None:
+    """``generator.set_state(saved)``; states are CPU byte tensors, even when a checkpoint was
+    loaded onto a GPU, and a state of another device type is a clear error."""
+    try:
+        generator.set_state(saved.cpu())
+    except RuntimeError as exc:
+        raise ValueError(
+            f"sampler state does not fit a {generator.device.type} generator (saved on another device type?): {exc}"
+        ) from None
 
 
 class DeviceBatchSampler:
