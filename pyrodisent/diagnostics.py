@@ -17,6 +17,7 @@ Cheng et al. 2020, §6) reads as TC ≈ 0.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 from torch.distributions import kl_divergence
@@ -60,21 +61,24 @@ def sample_posterior(
     return z.to(loc.device)
 
 
-def _encode_all(model, x: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(μ, σ) [n, D] of the points ``x``, encoded in eval mode in chunks of ``batch_size``."""
-    means, scales = [], []
+@contextmanager
+def _evaluating(model):
+    """The model in eval mode without gradients; its training mode is restored after."""
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
     try:
         with torch.no_grad():
-            for start in range(0, x.shape[0], batch_size):
-                loc, scale = model.encode(x[start : start + batch_size])
-                means.append(loc)
-                scales.append(scale)
+            yield
     finally:
         if was_training:
             model.train()
+
+
+def _encode_all(model, x: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(μ, σ) [n, D] of the points ``x``, encoded in eval mode in chunks of ``batch_size``."""
+    with _evaluating(model):
+        means, scales = zip(*(model.encode(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)))
     return torch.cat(means), torch.cat(scales)
 
 
@@ -112,31 +116,25 @@ def elbo_terms(
     rho = posterior_rho(model)
     loc, scale = _encode_all(model, x, batch_size)
     z = sample_posterior(loc, scale, rho, generator)
-    was_training = getattr(model, "training", False)
-    model.eval()
-    try:
-        with torch.no_grad():
-            nll = torch.cat([
-                -model.log_likelihood(x[i : i + batch_size], z[i : i + batch_size])
-                for i in range(0, x.shape[0], batch_size)
-            ])
-            posterior = CorrelatedNormal(loc, scale, rho)
-            prior = model.prior(loc.device)
-            try:
-                kl = kl_divergence(posterior, prior)
-            except NotImplementedError:
-                kl = posterior.log_prob(z) - prior.log_prob(z)
-            device = generator.device
-            tcs = [
-                monte_carlo_total_correlation(
-                    loc[i : i + batch_size].to(device, torch.float64), scale[i : i + batch_size].to(device, torch.float64),
-                    samples_per_posterior, generator=generator, rho=rho,
-                )
-                for i in range(0, x.shape[0] - batch_size + 1, batch_size)
-            ]
-    finally:
-        if was_training:
-            model.train()
+    with _evaluating(model):
+        nll = torch.cat([
+            -model.log_likelihood(x[i : i + batch_size], z[i : i + batch_size])
+            for i in range(0, x.shape[0], batch_size)
+        ])
+        posterior = CorrelatedNormal(loc, scale, rho)
+        prior = model.prior(loc.device)
+        try:
+            kl = kl_divergence(posterior, prior)
+        except NotImplementedError:
+            kl = posterior.log_prob(z) - prior.log_prob(z)
+    device = generator.device
+    tcs = [
+        monte_carlo_total_correlation(
+            loc[i : i + batch_size].to(device, torch.float64), scale[i : i + batch_size].to(device, torch.float64),
+            samples_per_posterior, generator=generator, rho=rho,
+        )
+        for i in range(0, x.shape[0] - batch_size + 1, batch_size)
+    ]
     return {"reconstruction": float(nll.mean()), "kl": float(kl.mean()), "tc": float(torch.stack(tcs).mean())}
 
 
