@@ -35,6 +35,8 @@ TRIALS = {
     "devae-scale.yaml": 20,
     "mi-correlated-cpu.yaml": 18,
     "rtcvae-tc-cpu.yaml": 18,
+    "stcvae-tc-digits-cpu.yaml": 115,
+    "stcvae-tc-mnist.yaml": 1150,
 }
 
 
@@ -52,11 +54,12 @@ CPU_TEST_BED = sorted((CONFIGS / "sweeps").glob("*-cpu.yaml"))
 @pytest.mark.parametrize("path", CPU_TEST_BED, ids=lambda p: p.name)
 def test_every_method_of_a_cpu_test_bed_sweep_trains_a_few_steps(path, tmp_path):
     """The CPU-scale reproductions (docs/results.md) run as written: one trial per distinct
-    guide and set of regularizers, three steps each."""
+    guide, latent size and set of regularizers (with their grouping), three steps each."""
     seen = set()
     for trial in load_sweep(path).trials():
         config = dict(trial.config)
-        key = (config["model"].get("rho"), tuple(r["name"] for r in config["regularizers"]))
+        key = (config["model"].get("rho"), config["model"]["latent_dim"],
+               tuple((r["name"], r.get("grouping_factor")) for r in config["regularizers"]))
         if key in seen:
             continue
         seen.add(key)

@@ -32,6 +32,10 @@ are missing), from finished trials:
 * ``paper_comparison.md`` — when the sweep file has a ``paper`` section
   (:mod:`pyrodisent.sweep.paper`): our mean ± sd (n) beside the paper's numbers, and its claims;
   ``paper_boxplots.png`` — the same columns as box plots per row (the paper's Fig. 3(a) layout).
+* ``tc_trajectories.png`` and ``.csv`` — Chen et al. 2022, Fig. 3 as drawn there: the training
+  TC (the ``loss/<regularizer>/tc`` TensorBoard scalar of each trial) against the iteration,
+  one curve per (latent dim, grouping factor), mean and 5–95 % band over seeds, latent dims n
+  and 2n in one panel; a second row for the between-group ``tc_joint`` of a grouped TC.
 * ``tc_mean_vs_tc_sample.png`` — RTC-VAE (Cheng et al. 2020), Fig. 3: TC_mean and TC_sample
   against the regularization strength, one panel per model.
 * ``per_layer.png`` — DeVAE (an anonymous ICLR submission), Table 2: each score against the
@@ -371,6 +375,104 @@ def plot_tc_vs_grouping(rows: list[dict], path: Path) -> str:
         f", one panel per {strength}" if strength else "")
 
 
+def latent_dim_panels(dims) -> list[tuple[int, ...]]:
+    """Chen et al. 2022, Fig. 3 draws latent dim n beside 2n (6 and 12, 8 and 16, 10 and 20):
+    the dims paired that way, smallest first, the others alone."""
+    left, panels = sorted(set(dims)), []
+    while left:
+        n = left.pop(0)
+        if 2 * n in left:
+            left.remove(2 * n)
+            panels.append((n, 2 * n))
+        else:
+            panels.append((n,))
+    return panels
+
+
+def read_scalar_curve(tb_dir: Path, tag: str) -> dict[int, float]:
+    """{step: value} of one TensorBoard scalar of a run (empty when the run logged none)."""
+    # tensorboard: only when a report reads training curves
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    if not tb_dir.is_dir():
+        return {}
+    acc = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    if tag not in acc.Tags().get("scalars", []):
+        return {}
+    return {int(e.step): float(e.value) for e in acc.Scalars(tag)}
+
+
+def tc_trajectories(sweep: SweepDir, rows: list[dict]) -> tuple[list[str], list[dict]]:
+    """(terms, records): the training curves of the TC terms of each (latent dim, grouping
+    factor) — mean, 5 % and 95 % over the runs at every logged step, and the count n — read
+    from each trial's TensorBoard log. The terms: the regularizer's total TC
+    (``<regularizer>/tc``) and, for a grouped TC, the between-group ``<regularizer>/tc_joint``
+    that β-STCVAE penalises (Chen et al. 2022, eq. 9)."""
+    grp, lat, tc = _column(rows, GROUPING_COLUMNS), _column(rows, LATENT_COLUMNS), _tc_column(rows)
+    if grp is None or lat is None or tc is None:
+        return [], []
+    total = tc.removeprefix("loss.").removesuffix("_joint")
+    terms = [total, total + "_joint"]
+    curves: dict = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        pair = (int(cell_number(r[lat])), int(cell_number(r[grp])))
+        for term in terms:
+            for step, value in read_scalar_curve(sweep.trial_dir(r["trial"]) / "tb", "loss/" + term).items():
+                curves[(term, *pair)][step].append(value)
+    records = []
+    for (term, n, i), by_step in sorted(curves.items()):
+        for step in sorted(by_step):
+            mean, lo, hi = _band(by_step[step])
+            records.append({"term": term, "latent_dim": n, "grouping_factor": i, "step": step,
+                            "mean": mean, "p5": lo, "p95": hi, "n": len(by_step[step])})
+    return [t for t in terms if any(rec["term"] == t for rec in records)], records
+
+
+def plot_tc_trajectories(sweep: SweepDir, rows: list[dict], path: Path) -> str:
+    """Chen et al. 2022, Fig. 3: the training TC against the iteration, one curve per
+    (latent dim, grouping factor) with its 5-95 % band over runs, latent dims n and 2n in one
+    panel; a second row for the between-group TC_joint when the runs logged it. The curves
+    also go to ``tc_trajectories.csv`` beside the PNG."""
+    terms, records = tc_trajectories(sweep, rows)
+    if not records:
+        why = ("no TensorBoard TC curve in the trial folders" if _tc_column(rows)
+               else "no grouping_factor / latent_dim / loss.<regularizer>/tc columns")
+        return f"skipped tc_trajectories.png (Chen et al. 2022, Fig. 3): {why}"
+    write_text_atomic(path.with_suffix(".csv"), rows_to_csv(records))
+    curves: dict = defaultdict(list)
+    for rec in records:
+        curves[(rec["term"], rec["latent_dim"], rec["grouping_factor"])].append(rec)
+    panels = latent_dim_panels(n for _, n, _ in curves)
+    plt = _plt()
+    fig, axes = plt.subplots(len(terms), len(panels), figsize=(5 * len(panels), 3.8 * len(terms)),
+                             squeeze=False, sharex=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for row, term in enumerate(terms):
+        for ax, dims in zip(axes[row], panels):
+            pairs = sorted((n, i) for t, n, i in curves if t == term and n in dims)
+            for k, (n, i) in enumerate(pairs):
+                recs = curves[(term, n, i)]
+                steps = [rec["step"] for rec in recs]
+                color = colors[k % len(colors)]
+                ax.plot(steps, [rec["mean"] for rec in recs], "-" if n == dims[0] else "--", color=color,
+                        label=f"{n}_{i} (n={max(rec['n'] for rec in recs)})")
+                ax.fill_between(steps, [rec["p5"] for rec in recs], [rec["p95"] for rec in recs],
+                                color=color, alpha=0.15)
+            ax.set_title(f"{term}, latent dim " + " and ".join(map(str, dims)), fontsize=9)
+            ax.legend(fontsize=6, title="latent dim_grouping factor", title_fontsize=6)
+        axes[row][0].set_ylabel("training estimate (nats)")
+    for ax in axes[-1]:
+        ax.set_xlabel("iteration")
+    fig.suptitle("TC during training, mean and 5-95 % over runs\n(β-STCVAE, Chen et al. 2022, Fig. 3)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    pairs = {(n, i) for _, n, i in curves}
+    return (f"wrote {path.name} and {path.with_suffix('.csv').name}: {', '.join(terms)} curves of "
+            f"{len(pairs)} (latent dim, grouping factor) pair(s)")
+
+
 def plot_tc_mean_vs_sample(rows: list[dict], path: Path) -> str:
     strength = _column(rows, STRENGTH_COLUMNS)
     have = [c for c in ("tc_mean", "tc_sample") if _column(rows, (c,))]
@@ -473,7 +575,7 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, udr: 
         udr_lines = [f"kept {UDR_NAME} of an earlier `pyrodisent report --udr` (pass --udr to recompute it)"]
     table = sweep.write_results(rows)
     for stale in [*out.glob("violin_*.png"), *(out / n for n in ("best_elbo_grouping.png",
-                  "tc_vs_grouping_factor.png", "tc_mean_vs_tc_sample.png", "per_layer.png",
+                  "tc_vs_grouping_factor.png", "tc_trajectories.png", "tc_trajectories.csv", "tc_mean_vs_tc_sample.png", "per_layer.png",
                   "paper_boxplots.png", "study_violins.png", "metric_rank_correlation.png",
                   "metric_rank_correlation.csv"))]:
         stale.unlink(missing_ok=True)  # a plot the table no longer supports is not left behind
@@ -490,6 +592,7 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, udr: 
         lines.append(plot_study_violins(finished, out / "study_violins.png"))
         lines.append(plot_metric_rank_correlation(finished, out))
         lines.append(plot_tc_vs_grouping(finished, out / "tc_vs_grouping_factor.png"))
+        lines.append(plot_tc_trajectories(sweep, finished, out / "tc_trajectories.png"))
         lines.append(plot_tc_mean_vs_sample(finished, out / "tc_mean_vs_tc_sample.png"))
         lines.append(plot_per_layer(finished, out / "per_layer.png"))
     else:

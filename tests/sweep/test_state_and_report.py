@@ -14,9 +14,11 @@ from pyrodisent.plugin_manager import get_plugin_manager
 from pyrodisent.sweep.report import (
     best_grouping_coefficients,
     largest_proper_divisor,
+    latent_dim_panels,
     plot_metric_violins,
     plot_per_layer,
     plot_tc_mean_vs_sample,
+    plot_tc_trajectories,
     plot_tc_vs_grouping,
     write_report,
 )
@@ -166,6 +168,41 @@ def test_plots_are_drawn_or_explained(tmp_path):
     assert (tmp_path / "d.png").stat().st_size > 1000
 
 
+def test_latent_dims_n_and_2n_share_a_panel_as_in_chen_2022_fig_3():
+    assert latent_dim_panels([12, 6, 20, 8, 16, 10, 6]) == [(6, 12), (8, 16), (10, 20)]
+    assert latent_dim_panels([4, 8, 16, 5]) == [(4, 8), (5,), (16,)]
+
+
+def test_tc_trajectories_are_read_from_each_trials_tensorboard_log(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    sweep = SweepDir(tmp_path)
+    rows = []
+    # two seeds of 6_1 (TC = 2 * seed at every step, so mean 3), one of 12_2
+    for trial, (n, i, seed) in enumerate([(6, 1, 1), (6, 1, 2), (12, 2, 1)]):
+        tid = f"t{trial}"
+        with SummaryWriter(str(sweep.trial_dir(tid) / "tb")) as writer:
+            for step in (100, 200):
+                writer.add_scalar("loss/grouped_tc/tc", 2.0 * seed + (n == 12) * step / 100, step)
+        rows.append({"trial": tid, "latent_dim": n, "grouping_factor": i, "seed": seed, "loss.grouped_tc/tc": 0.0})
+    rows.append({"trial": "no_log", "latent_dim": 6, "grouping_factor": 2, "seed": 1, "loss.grouped_tc/tc": 0.0})
+    note = plot_tc_trajectories(sweep, rows, tmp_path / "tc.png")
+    assert note == "wrote tc.png and tc.csv: grouped_tc/tc curves of 2 (latent dim, grouping factor) pair(s)"
+    with open(tmp_path / "tc.csv", newline="") as f:
+        recs = list(csv.DictReader(f))
+    assert {r["term"] for r in recs} == {"grouped_tc/tc"}  # no tc_joint was logged
+    recs = [{k: float(v) for k, v in r.items() if k != "term"} for r in recs]
+    first = [r for r in recs if r["latent_dim"] == 6]
+    assert [(r["step"], r["n"]) for r in first] == [(100, 2), (200, 2)]
+    assert first[0]["mean"] == pytest.approx(3.0)
+    assert first[0]["p5"] == pytest.approx(2.1) and first[0]["p95"] == pytest.approx(3.9)  # numpy's linear percentiles of {2, 4}
+    assert [r["mean"] for r in recs if r["latent_dim"] == 12] == pytest.approx([3.0, 4.0])
+    assert (tmp_path / "tc.png").stat().st_size > 1000
+    assert plot_tc_trajectories(sweep, [rows[-1]], tmp_path / "none.png") == (
+        "skipped tc_trajectories.png (Chen et al. 2022, Fig. 3): no TensorBoard TC curve in the trial folders"
+    )
+
+
 def test_report_on_a_sweep_directory(tiny_config, tmp_path):
     spec = parse_sweep({"base": tiny_config, "grid": [{"key": "regularizers.0.beta", "name": "beta", "values": [1.0, 6.0]}],
                         "evaluate": {"gaussian_tc": True, "size": 32}})
@@ -176,8 +213,8 @@ def test_report_on_a_sweep_directory(tiny_config, tmp_path):
     with open(tmp_path / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [float(r["beta"]) for r in rows] == [1.0, 6.0]
-    # Chen et al. 2022 Figs. 5, 7, 3; DeVAE Table 2; Locatello et al. 2019 Figs. 3, 2
-    assert (tmp_path / "report" / "report.txt").read_text().count("skipped") == 6
+    # Chen et al. 2022 Figs. 5, 7, 3 (final TC and curves); DeVAE Table 2; Locatello et al. 2019 Figs. 3, 2
+    assert (tmp_path / "report" / "report.txt").read_text().count("skipped") == 7
 
 
 def test_without_ray_the_command_says_how_to_install_it(monkeypatch, tmp_path, capsys):
