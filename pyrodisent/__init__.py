@@ -9,11 +9,14 @@ Public API (kept stable for outside scripts):
   :func:`check_weight` (validated hyperparameters; :mod:`pyrodisent.validation` has the
   integer and number checks too) and :func:`fast_adam` (the engine's Adam), exactly what
   the built-in plugins use.
+- :class:`InfoGANLoss`, :class:`GeneratedBatch` — the objective of a generator model/guide
+  pair (InfoGAN, Chen et al. 2016) and the batch its adversarial plugins see.
 - :mod:`pyrodisent.models` (``VAE``), :mod:`pyrodisent.estimators`, :mod:`pyrodisent.data`,
   :mod:`pyrodisent.distributions`, :mod:`pyrodisent.metrics`.
 """
 
 from pyrodisent import estimators, models  # noqa: E402  (submodules as attributes)
+from pyrodisent.adversarial import GeneratedBatch, InfoGANLoss
 from pyrodisent.auxiliary import AuxiliaryNetworkRegularizer
 from pyrodisent.elbo import DisentELBO
 from pyrodisent.hookspecs import hookimpl
@@ -28,6 +31,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AuxiliaryNetworkRegularizer",
     "DisentELBO",
+    "GeneratedBatch",
+    "InfoGANLoss",
     "PosteriorBatch",
     "Regularizer",
     "UnsupportedPosteriorError",

@@ -32,7 +32,9 @@ class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
     Subclasses implement :meth:`build_network` (called with the latent dimension on first
     use, or at construction when ``latent_dim`` is given), :meth:`auxiliary_loss` (the
     network's own loss on detached codes) and :meth:`penalty`, which evaluates the network
-    through :meth:`frozen_network`. Per training pass the ELBO calls :meth:`penalty` and then
+    through :meth:`frozen_network`. A network that reads something other than the codes (an
+    image discriminator) overrides :meth:`network_input`; its :meth:`build_network` then gets
+    the input's shape without the batch dim (a tuple) where its input is not a vector. Per training pass the ELBO calls :meth:`penalty` and then
     :meth:`auxiliary_step`, which takes one optimizer step. The network's weights, the
     optimizer state, the random generator's state and the step count are all in
     ``state_dict()`` (tensors, numbers, lists, dicts: loadable with ``weights_only=True``);
@@ -65,10 +67,24 @@ class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
     def auxiliary_loss(self, posterior: PosteriorBatch) -> torch.Tensor:
         """The network's own scalar loss on this batch; use ``posterior.z.detach()``."""
 
+    def network_input(self, batch) -> torch.Tensor:
+        """What the network reads in :meth:`auxiliary_step`, [B, ...]: the codes ``batch.z``
+        by default."""
+        return batch.z
+
     # ------------------------------------------------------------------ pieces
     @property
     def latent_dim(self) -> int | None:
-        return None if self.network is None else self._latent_dim
+        """The input size of a network over vectors (codes); ``None`` before it is built or
+        when its input is not a vector (see :attr:`input_size`)."""
+        size = self.input_size
+        return size if isinstance(size, int) else None
+
+    @property
+    def input_size(self) -> int | tuple[int, ...] | None:
+        """The network's input: an int for vectors [B, D], the shape without the batch dim
+        for anything else; ``None`` before the network is built."""
+        return None if self.network is None else self._input_size
 
     def build_now(self, latent_dim: int | None) -> None:
         """Build the network on the CPU now (subclasses call this at the end of ``__init__``
@@ -76,19 +92,21 @@ class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
         if latent_dim is not None:
             self._build(check_int("latent_dim", latent_dim, 1), torch.device("cpu"))
 
-    def _build(self, latent_dim: int, device: torch.device) -> None:
-        self._latent_dim = int(latent_dim)
-        self.network = self.build_network(self._latent_dim).to(device)
+    def _build(self, size: int | tuple[int, ...], device: torch.device) -> None:
+        self._input_size = int(size) if isinstance(size, int) else tuple(int(v) for v in size)
+        self.network = self.build_network(self._input_size).to(device)
         self.optimizer = fast_adam(self.network.parameters(), lr=self.lr, betas=self.betas)
 
     def ensure_network(self, z: torch.Tensor) -> nn.Module:
-        """Build the network for z's dimension on first use and keep it on z's device."""
+        """Build the network for the input's size on first use (z's dimension for codes
+        [B, D], its shape without the batch dim otherwise) and keep it on z's device."""
+        size = int(z.shape[-1]) if z.dim() == 2 else tuple(int(v) for v in z.shape[1:])
         if self.network is None:
-            self._build(z.shape[-1], z.device)
-        elif z.shape[-1] != self._latent_dim:
+            self._build(size, z.device)
+        elif size != self._input_size:
             raise ValueError(
-                f"{self.name}: the network was built for {self._latent_dim} latent dims, got codes "
-                f"with {z.shape[-1]}; one regularizer instance serves one model"
+                f"{self.name}: the network was built for {_describe(self._input_size)}, got "
+                f"{_describe(size)}; one regularizer instance serves one model"
             )
         first = next(self.network.parameters(), None)
         if first is not None and first.device != z.device:
@@ -129,7 +147,7 @@ class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
     def auxiliary_step(self, posterior: PosteriorBatch) -> None:
         """One optimizer step on :meth:`auxiliary_loss`; gradients are cleared before the
         backward and released after the step."""
-        self.ensure_network(posterior.z)
+        self.ensure_network(self.network_input(posterior))
         self.optimizer.zero_grad(set_to_none=True)
         with torch.enable_grad():
             loss = self.auxiliary_loss(posterior)
@@ -147,8 +165,10 @@ class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
             generator = {"device": self._pending_generator_state[0], "state": self._pending_generator_state[1]}
         else:
             generator = {}
+        size = self.input_size
         return {
             "latent_dim": self.latent_dim,
+            "input_shape": list(size) if isinstance(size, tuple) else None,
             "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
             "generator": generator,
             "auxiliary_steps": self.auxiliary_steps,
@@ -167,15 +187,20 @@ class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
         extra = state_dict.get(prefix + "_extra_state")
-        saved_dim = extra.get("latent_dim") if isinstance(extra, dict) else None
-        if saved_dim is not None:
+        extra = extra if isinstance(extra, dict) else {}
+        saved = tuple(extra["input_shape"]) if extra.get("input_shape") else extra.get("latent_dim")
+        if saved is not None:
             if self.network is None:
-                self._build(saved_dim, torch.device("cpu"))
-            elif saved_dim != self._latent_dim:
+                self._build(saved, torch.device("cpu"))
+            elif saved != self._input_size:
                 error_msgs.append(
-                    f"{self.name}: checkpoint has a network for {saved_dim} latent dims, this "
-                    f"instance one for {self._latent_dim}"
+                    f"{self.name}: checkpoint has a network for {_describe(saved)}, this "
+                    f"instance one for {_describe(self._input_size)}"
                 )
                 return
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
+
+
+def _describe(size: int | tuple[int, ...]) -> str:
+    return f"{size} latent dims" if isinstance(size, int) else f"inputs of shape {list(size)}"

@@ -35,7 +35,7 @@ from pyrodisent.diagnostics import gaussian_tc_diagnostics
 from pyrodisent.elbo import DisentELBO
 from pyrodisent.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_atomic
 from pyrodisent.engine.config import ConfigError, RunConfig, load_config, parse_config
-from pyrodisent.engine.images import latent_traversal_grid, reconstruction_grid
+from pyrodisent.engine.images import latent_traversal_grid, make_grid, reconstruction_grid
 from pyrodisent.errors import UserError
 from pyrodisent.metrics import evaluate_metrics
 from pyrodisent.optim import fast_adam
@@ -147,9 +147,14 @@ class Trainer:
         self.model = build_model(cfg, self.dataset).to(self.device)
         if hasattr(self.model, "register_params"):
             self.model.register_params = False  # the engine owns the optimizer
-        self.elbo = DisentELBO(
-            [regularizer(r.name, **r.options) for r in cfg.regularizers], num_particles=cfg.train.num_particles
-        )
+        regularizers = [regularizer(r.name, **r.options) for r in cfg.regularizers]
+        # a model that is not trained by an ELBO (InfoGAN) brings its own objective
+        make_objective = getattr(self.model, "make_objective", None)
+        try:
+            self.elbo = (make_objective(regularizers, num_particles=cfg.train.num_particles) if make_objective
+                         else DisentELBO(regularizers, num_particles=cfg.train.num_particles))
+        except ValueError as exc:
+            raise ConfigError(f"config keys 'model' ({cfg.model.name}) and 'regularizers': {exc}") from None
         self.elbo.regularizers.to(self.device)
         self.optimizer = build_optimizer(cfg, self.model.parameters(), self.device)
         generator = torch.Generator(device=self.device)
@@ -377,8 +382,14 @@ class Trainer:
             with torch.no_grad():
                 self.model.eval()
                 x = self.heldout[:8]
-                writer.add_image("images/reconstructions", reconstruction_grid(self.model, x), self.step)
-                writer.add_image("images/traversals", latent_traversal_grid(self.model, x[:1]), self.step)
+                own = getattr(self.model, "summary_images", None)  # a model's own pictures
+                if own is not None:
+                    for tag, images in own(x).items():  # [rows, cols, C, H, W]
+                        flat = images.reshape(-1, *images.shape[2:]).float().cpu()
+                        writer.add_image(tag, make_grid(flat, nrow=images.shape[1]), self.step)
+                else:
+                    writer.add_image("images/reconstructions", reconstruction_grid(self.model, x), self.step)
+                    writer.add_image("images/traversals", latent_traversal_grid(self.model, x[:1]), self.step)
                 self.model.train()
         if cfg.diagnostics_every and self.step % cfg.diagnostics_every == 0:
             gen = torch.Generator(device=self.device).manual_seed(self.config.seed + self.step)

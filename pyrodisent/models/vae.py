@@ -35,6 +35,33 @@ GUIDES = ("factorized", "correlated")
 DEFAULT_RHO = 0.9
 
 
+def check_guide(guide: str, rho: float | None) -> float:
+    """ρ of a guide family (``"factorized"``: 0; ``"correlated"``: ``rho``, default 0.9), with
+    an error that names the bad value."""
+    if guide not in GUIDES:
+        raise ValueError(f"unknown guide {guide!r}; choose one of {', '.join(GUIDES)}")
+    if guide == "factorized":
+        if rho not in (None, 0, 0.0):
+            raise ValueError(f"rho={rho!r} needs guide='correlated'; the factorized guide has rho = 0")
+        return 0.0
+    rho = DEFAULT_RHO if rho is None else rho
+    try:
+        rho = float(rho)
+    except (TypeError, ValueError):
+        raise ValueError(f"rho must be a number in [0, 1), got {rho!r}") from None
+    if not 0.0 <= rho < 1.0:
+        raise ValueError(f"rho must be in [0, 1) (Yang et al. 2020, eq. 11), got {rho}")
+    return rho
+
+
+def gaussian_posterior(loc: torch.Tensor, scale: torch.Tensor, guide: str, rho: float):
+    """N(loc, diag scale²) (``"factorized"``) or N(loc, diag(scale) Σ_ρ diag(scale)) with
+    Σ_ρ = (1 − ρ)I + ρ11ᵀ (``"correlated"``, Yang et al. 2020, eq. 12); event_shape [D]."""
+    if guide == "correlated":
+        return CorrelatedNormal(loc, scale, rho)
+    return dist.Normal(loc, scale).to_event(1)
+
+
 class VAE(nn.Module):
     """VAE (Kingma & Welling 2014; Rezende et al. 2014): ``.model``/``.guide`` that work with
     any Pyro ELBO and with :class:`DisentELBO`.
@@ -86,23 +113,7 @@ class VAE(nn.Module):
         self.encoder, self.decoder = build_networks(
             encoder, self.input_shape, self.latent_dim, hidden_width, hidden_layers
         )
-        if guide not in GUIDES:
-            raise ValueError(f"unknown guide {guide!r}; choose one of {', '.join(GUIDES)}")
-        if guide == "factorized":
-            if rho not in (None, 0, 0.0):
-                raise ValueError(
-                    f"rho={rho!r} needs guide='correlated'; the factorized guide has rho = 0"
-                )
-            self.rho = 0.0
-        else:
-            rho = DEFAULT_RHO if rho is None else rho
-            try:
-                rho = float(rho)
-            except (TypeError, ValueError):
-                raise ValueError(f"rho must be a number in [0, 1), got {rho!r}") from None
-            if not 0.0 <= rho < 1.0:
-                raise ValueError(f"rho must be in [0, 1) (Yang et al. 2020, eq. 11), got {rho}")
-            self.rho = rho
+        self.rho = check_guide(guide, rho)
         self.guide_family = guide
         if isinstance(prior, dict):
             if len(prior) != 1:
@@ -139,9 +150,7 @@ class VAE(nn.Module):
     def _posterior_from(self, loc: torch.Tensor, scale: torch.Tensor):
         """N(loc, diag scale²) or the CorrelatedNormal(loc, scale, ρ) of Yang et al. 2020, per
         ``guide``."""
-        if self.guide_family == "correlated":
-            return CorrelatedNormal(loc, scale, self.rho)
-        return dist.Normal(loc, scale).to_event(1)
+        return gaussian_posterior(loc, scale, self.guide_family, self.rho)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Likelihood parameters for a batch of codes: logits (Bernoulli) or means (Gaussian)."""
