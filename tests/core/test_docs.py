@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNNABLE = ["README.md", "docs/pyro_scripts.md"]
+RUNNABLE = ["README.md", "docs/pyro_scripts.md", "docs/methods/infogan.md"]
 
 
 def _python_blocks(path: Path) -> list[str]:
