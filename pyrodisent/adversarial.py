@@ -59,31 +59,37 @@ class GeneratedBatch:
 
 
 class InfoGANLoss(DisentELBO):
-    """λ·(−E log Q(c | G(c, n))) plus the adversarial regularizers' generator terms
-    (Chen et al. 2016, eq. 6), as a loss on the generator and Q; the regularizers train their
-    discriminators in their own steps.
+    """Σ_s λ_s·(−E log Q(c_s | G(c, n))) over the code sites s plus the adversarial
+    regularizers' generator terms (Chen et al. 2016, eq. 6), as a loss on the generator and Q;
+    the regularizers train their discriminators in their own steps.
 
     It keeps :class:`DisentELBO`'s interface — ``differentiable_loss(model, guide, x, ...)``,
     ``loss``/``loss_and_grads`` for stock :class:`pyro.infer.SVI`, ``state_dict`` — so the
     engine trains it as it trains a VAE.
 
     :param regularizers: the adversarial plugins (at least one; InfoGAN needs a discriminator).
-    :param mi_weight: λ (Yang et al. 2020, §5: 0.1 for the two continuous codes).
+    :param mi_weight: λ of every code site, or ``{site: λ}`` (a site left out gets 1).
+        Chen et al. 2016 (§7) set λ = 1 for a discrete code and smaller for continuous ones;
+        Yang et al. 2020 (§5) use 0.1 for their two continuous codes.
     :param code_entropy: H(c) in nats, for the logged lower bound ``info/mi_lower_bound``
         = H(c) + E log Q(c | x) ≤ I(c; x) (eq. 5).
 
     :attr:`last_terms`: ``loss``, ``info/neg_log_q`` (−E log Q per image, summed over the
-    code sites), ``info/mi_lower_bound``, ``penalty/<reg>/<term>`` and the plugins' records.
+    code sites), ``info/neg_log_q/<site>`` per site, ``info/mi_lower_bound``, ``penalty/<reg>/<term>`` and the plugins' records.
     """
 
-    def __init__(self, regularizers: Iterable = (), num_particles: int = 1, mi_weight: float = 1.0,
-                 code_entropy: float = 0.0):
+    def __init__(self, regularizers: Iterable = (), num_particles: int = 1,
+                 mi_weight: float | dict[str, float] = 1.0, code_entropy: float = 0.0):
         super().__init__(regularizers, num_particles=num_particles)
         if not self.regularizers:
             raise ValueError(
                 "InfoGAN needs an adversarial regularizer (e.g. regularizers: [{name: gan_discriminator}])"
             )
-        self.mi_weight = check_weight("mi_weight", mi_weight)
+        if isinstance(mi_weight, dict):
+            self.mi_weights = {str(k): check_weight(f"mi_weight[{k!r}]", v) for k, v in mi_weight.items()}
+            self.mi_weight = 1.0
+        else:
+            self.mi_weights, self.mi_weight = {}, check_weight("mi_weight", mi_weight)
         self.code_entropy = float(code_entropy)
 
     def particle_loss(self, model, guide, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
@@ -93,16 +99,19 @@ class InfoGANLoss(DisentELBO):
             raise ValueError(f"an InfoGAN model must record its images as pyro.deterministic({GENERATED_SITE!r}, ...)")
         fake = model_trace.nodes[GENERATED_SITE]["value"]
         guide_trace = poutine.trace(poutine.replay(guide, trace=model_trace)).get_trace(fake, *args, **kwargs)
-        log_q = 0.0
+        loss, neg_log_q, terms = 0.0, 0.0, {}
         for name, site in guide_trace.nodes.items():
             if site["type"] == "sample" and not site["is_observed"]:
                 if name not in model_trace.nodes:
                     raise ValueError(f"the guide's site {name!r} is not a code of the model")
-                log_q = log_q + site["fn"].log_prob(site["value"])
-        neg_log_q = -torch.as_tensor(log_q).mean()
-        loss = self.mi_weight * neg_log_q
+                site_term = -site["fn"].log_prob(site["value"]).mean()
+                loss = loss + self.mi_weights.get(name, self.mi_weight) * site_term
+                neg_log_q = neg_log_q + site_term.detach()
+                terms[f"info/neg_log_q/{name}"] = site_term.detach()
+        neg_log_q = torch.as_tensor(neg_log_q)
+        terms["info/neg_log_q"] = neg_log_q
+        terms["info/mi_lower_bound"] = self.code_entropy - neg_log_q
         batch = GeneratedBatch(x, fake, step=self.step, training=torch.is_grad_enabled())
-        terms = {"info/neg_log_q": neg_log_q.detach(), "info/mi_lower_bound": self.code_entropy - neg_log_q.detach()}
         for reg in self.regularizers:
             for key, value in reg(batch).items():
                 loss = loss + value

@@ -9,8 +9,10 @@ recognition posterior of Yang et al. 2020 (the mutual-information paper, §5.2, 
                         (Yang et al. 2020, eq. 12, Σ_ρ = (1 − ρ)I + ρ11ᵀ),  k | x ~ Cat(softmax)
 
 :class:`pyrodisent.adversarial.InfoGANLoss` (the model's :meth:`InfoGAN.make_objective`, which
-the engine uses in place of the ELBO) turns the pair into λ·(−E log Q(c | G(c, n))) plus the
-discriminator plugin's generator loss. The networks are Chen et al. 2016's MNIST ones (App. C,
+the engine uses in place of the ELBO) turns the pair into λ·(−E log Q(c | G(c, k, n))) +
+λ_k·(−E log Q(k | G(c, k, n))) plus the discriminator plugin's generator loss, with λ = 0.1
+for the continuous codes (Yang et al. 2020, §5) and λ_k = 1 for the category (Chen et al.
+2016, §7). The networks are Chen et al. 2016's MNIST ones (App. C,
 Table 1), sized for any H × W divisible by 4 (28 × 28 MNIST, 8 × 8 digits):
 
     G: FC 1024 + BN + ReLU, FC 128·(H/4)·(W/4) + BN + ReLU, 4×4 upconv 64 stride 2 + BN + ReLU,
@@ -95,7 +97,10 @@ class InfoGAN(nn.Module):
     :param code_prior: ``"uniform"`` (Unif(−1, 1), Chen et al. 2016) or ``"normal"`` (N(0, I)).
     :param guide, rho: Q's family: ``"factorized"`` or ``"correlated"`` with ρ (σ of Yang et
         al. 2020, eq. 12; default 0.9).
-    :param mi_weight: λ of the mutual-information term (0.1, Yang et al. 2020, §5).
+    :param mi_weight: λ of the continuous codes' mutual-information term (0.1, Yang et al.
+        2020, §5).
+    :param category_weight: λ of the categorical code's term (1: Chen et al. 2016, §7, "for
+        discrete latent codes we always set λ to 1").
     :param latent_dim: accepted for the engine's config keys; must equal ``codes`` if given.
     """
 
@@ -109,6 +114,7 @@ class InfoGAN(nn.Module):
         guide: str = "factorized",
         rho: float | None = None,
         mi_weight: float = 0.1,
+        category_weight: float = 1.0,
         latent_dim: int | None = None,
         register_params: bool = True,
     ):
@@ -128,6 +134,7 @@ class InfoGAN(nn.Module):
         self.rho = check_guide(guide, rho)
         self.guide_family = guide
         self.mi_weight = check_number("mi_weight", mi_weight, 0)
+        self.category_weight = check_number("category_weight", category_weight, 0)
         self.register_params = register_params
         self.generator = infogan_generator(self.codes + self.categories + self.noise_dim, self.input_shape)
         self.recognition = infogan_recognition(self.input_shape, 2 * self.codes + self.categories)
@@ -140,7 +147,8 @@ class InfoGAN(nn.Module):
 
     def make_objective(self, regularizers, num_particles: int = 1) -> InfoGANLoss:
         """The loss the engine trains this model with (in place of the ELBO)."""
-        return InfoGANLoss(regularizers, num_particles=num_particles, mi_weight=self.mi_weight,
+        weights = {"codes": self.mi_weight, "category": self.category_weight}
+        return InfoGANLoss(regularizers, num_particles=num_particles, mi_weight=weights,
                            code_entropy=self.code_entropy())
 
     def _code_prior(self, device: torch.device):

@@ -21,16 +21,16 @@ def _model(guide="factorized", **kwargs):
 
 
 def _manual_neg_log_q(model, codes, category, x):
-    """−mean log Q(c, k | x) written out: the Gaussian of eq. 12 (Yang et al. 2020) by its
-    covariance, the categorical by log-softmax."""
+    """(−mean log Q(c | x), −mean log Q(k | x)) written out: the Gaussian of eq. 12 (Yang et
+    al. 2020) by its covariance, the categorical by log-softmax (0 without one)."""
     loc, scale = model.encode(x)
     d = model.codes
     corr = (1 - model.rho) * torch.eye(d) + model.rho * torch.ones(d, d)
     cov = scale.unsqueeze(-1) * corr * scale.unsqueeze(-2)
-    log_q = torch.distributions.MultivariateNormal(loc, covariance_matrix=cov).log_prob(codes)
-    if category is not None:
-        log_q = log_q + (torch.log_softmax(model.category_logits(x), -1) * category).sum(-1)
-    return -log_q.mean()
+    codes_term = -torch.distributions.MultivariateNormal(loc, covariance_matrix=cov).log_prob(codes).mean()
+    if category is None:
+        return codes_term, torch.tensor(0.0)
+    return codes_term, -(torch.log_softmax(model.category_logits(x), -1) * category).sum(-1).mean()
 
 
 @pytest.mark.parametrize("guide", ["factorized", "correlated"])
@@ -46,13 +46,17 @@ def test_mi_term_is_minus_mean_log_q_of_the_codes_that_made_the_images(guide, ca
     noise = trace.nodes["noise"]["value"]
     with torch.no_grad():
         fake = model.generate(codes, category, noise)
-        expected = _manual_neg_log_q(model, codes, category, fake)
+        codes_term, category_term = _manual_neg_log_q(model, codes, category, fake)
         pyro.set_rng_seed(3)  # the same codes and noise in the objective's own trace
         loss = objective.differentiable_loss(model.model, model.guide, x)
     terms = objective.last_terms
-    assert terms["info/neg_log_q"] == pytest.approx(float(expected), rel=1e-5)
-    assert terms["info/mi_lower_bound"] == pytest.approx(model.code_entropy() - float(expected), rel=1e-5)
-    assert float(loss) == pytest.approx(0.1 * float(expected) + float(terms["penalty/gan_discriminator/generator"]), rel=1e-5)
+    expected = float(codes_term + category_term)
+    assert terms["info/neg_log_q"] == pytest.approx(expected, rel=1e-5)
+    assert terms["info/neg_log_q/codes"] == pytest.approx(float(codes_term), rel=1e-5)
+    assert terms["info/mi_lower_bound"] == pytest.approx(model.code_entropy() - expected, rel=1e-5)
+    # λ = 0.1 for the continuous codes (Yang et al. 2020), 1 for the category (Chen et al. 2016)
+    weighted = 0.1 * float(codes_term) + 1.0 * float(category_term)
+    assert float(loss) == pytest.approx(weighted + float(terms["penalty/gan_discriminator/generator"]), rel=1e-5)
 
 
 def test_code_entropy_is_the_priors_entropy():
@@ -114,7 +118,7 @@ def test_code_traversal_sweeps_one_code_per_axis_with_noise_and_category_fixed()
     (dict(code_prior="laplace"), "code_prior"), (dict(categories=1), "categories"),
     (dict(guide="correlated", rho=1.0), "rho"), (dict(guide="factorized", rho=0.5), "correlated"),
     (dict(input_shape=(1, 10, 10)), "divisible by 4"), (dict(latent_dim=3), "latent_dim"),
-    (dict(mi_weight=-1), "mi_weight"),
+    (dict(mi_weight=-1), "mi_weight"), (dict(category_weight=-0.5), "category_weight"),
 ])
 def test_bad_options_are_named(bad, match):
     with pytest.raises(ValueError, match=match):
