@@ -58,22 +58,43 @@ def as_posterior_batch(x: torch.Tensor) -> PosteriorBatch:
     return PosteriorBatch(z=x, posterior=None, prior=None, dataset_size=x.shape[0])
 
 
-def estimate_once(dim, rho, seed, args) -> float:
+def _estimate(reg, x_eval: list[torch.Tensor]) -> float:
+    with torch.no_grad():
+        return torch.stack([reg.total_correlation(x) for x in x_eval]).mean().item()
+
+
+def estimate_once(dim, rho, seed, args) -> tuple[float, int, list[tuple[int, float]]]:
+    """(estimate, iterations run, trace): the discriminator trained on fresh batches for
+    ``args.iterations`` steps, or — with ``args.until_converged`` — until its estimate on a
+    fixed evaluation sample stops moving: the mean of the estimates of the last half of the
+    last ``args.window`` iterations (read every ``args.trace_every``) within ``args.tolerance``
+    (relative) of the mean over the first half, at most ``args.max_iterations``. The final estimate is read on a fresh sample."""
     device = torch.device(args.device)
     reg = DiscriminatorTotalCorrelation(
         gamma=1.0, hidden_units=args.hidden_units, layers=args.layers, lr=args.lr,
         independent_batch=args.independent_batch, seed=seed,
     )
     data = torch.Generator(device=device).manual_seed(10_000 + seed)
-    for _ in range(args.iterations):
+    eval_batches = max(1, args.eval_size // args.eval_batch)
+    fixed = [paired_gaussian(args.eval_batch, dim, rho, data, device) for _ in range(eval_batches)] \
+        if args.trace_every else []
+    limit = args.max_iterations if args.until_converged else args.iterations
+    trace: list[tuple[int, float]] = []
+    done = 0
+    while done < limit:
         batch_size = 2 * args.batch_size if args.independent_batch else args.batch_size
         reg.auxiliary_step(as_posterior_batch(paired_gaussian(batch_size, dim, rho, data, device)))
-    with torch.no_grad():
-        estimates = [
-            reg.total_correlation(paired_gaussian(args.eval_batch, dim, rho, data, device))
-            for _ in range(max(1, args.eval_size // args.eval_batch))
-        ]
-    return torch.stack(estimates).mean().item()
+        done += 1
+        if args.trace_every and done % args.trace_every == 0:
+            trace.append((done, _estimate(reg, fixed)))
+            if args.until_converged and done >= args.window:
+                half = args.window // 2
+                recent = [v for it, v in trace if it > done - half]
+                before = [v for it, v in trace if done - args.window < it <= done - half]
+                if abs(statistics.fmean(recent) - statistics.fmean(before)) <= args.tolerance * abs(statistics.fmean(before)):
+                    break
+    fresh = [paired_gaussian(args.eval_batch, dim, rho, data, device) for _ in range(eval_batches)]
+    return _estimate(reg, fresh), done, trace
 
 
 def main(argv=None) -> int:
@@ -83,6 +104,13 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0, help="repeats use seeds first-seed, first-seed + 1, ...")
     parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--until-converged", action="store_true",
+                        help="train until the estimate stops moving (--window, --tolerance), at most --max-iterations")
+    parser.add_argument("--max-iterations", type=int, default=40_000)
+    parser.add_argument("--window", type=int, default=5_000, help="iterations over which the estimate must settle")
+    parser.add_argument("--tolerance", type=float, default=0.02, help="relative change allowed over --window")
+    parser.add_argument("--trace-every", type=int, default=0,
+                        help="read the estimate on a fixed sample every N iterations (needed by --until-converged)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--independent-batch", action="store_true",
                         help="fake codes from a second, independent batch (the paper's form)")
@@ -103,16 +131,22 @@ def main(argv=None) -> int:
     for dim in args.dims:
         if dim < 2 or dim % 2:
             parser.error(f"--dims must be even and >= 2, got {dim}")
+    if args.until_converged and (not args.trace_every or args.window % (2 * args.trace_every)):
+        parser.error("--until-converged needs --trace-every N with 2N dividing --window")
 
     rows = []
-    print(f"# discriminator TC vs truth: {args.iterations} iterations, batch {args.batch_size}, "
+    length = (f"until the estimate moves < {args.tolerance:.0%} over {args.window} iterations "
+              f"(at most {args.max_iterations})" if args.until_converged else f"{args.iterations} iterations")
+    print(f"# discriminator TC vs truth: {length}, batch {args.batch_size}, "
           f"{args.layers} x {args.hidden_units}, lr {args.lr}, {args.repeats} repeats, {args.device}")
-    print("| D | ρ | estimate (mean ± sd) | true TC | error | paper est. | paper TC | paper error | s/run |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| D | ρ | estimate (mean ± sd) | true TC | error | paper est. | paper TC | paper error | iterations | s/run |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for dim in args.dims:
         for rho in args.rhos:
             start = time.perf_counter()
-            values = [estimate_once(dim, rho, seed, args) for seed in range(args.first_seed, args.first_seed + args.repeats)]
+            runs = [estimate_once(dim, rho, seed, args) for seed in range(args.first_seed, args.first_seed + args.repeats)]
+            values = [r[0] for r in runs]
+            iterations = [r[1] for r in runs]
             seconds = (time.perf_counter() - start) / args.repeats
             mean = statistics.fmean(values)
             sd = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -120,10 +154,11 @@ def main(argv=None) -> int:
             error = abs(mean - truth) / truth
             paper = PAPER_TABLE_1.get((dim, round(rho, 2)))
             paper_cells = " | ".join(f"{v:.2f}" for v in paper) if paper else "– | – | –"
-            print(f"| {dim} | {rho:.1f} | {mean:.2f} ± {sd:.2f} | {truth:.2f} | {error:.2f} | {paper_cells} | {seconds:.0f} |",
-                  flush=True)
+            print(f"| {dim} | {rho:.1f} | {mean:.2f} ± {sd:.2f} | {truth:.2f} | {error:.2f} | {paper_cells} | "
+                  f"{'/'.join(map(str, iterations))} | {seconds:.0f} |", flush=True)
             rows.append({"dim": dim, "rho": rho, "estimates": values, "mean": mean, "sd": sd, "true": truth,
-                         "error": error, "paper": paper, "seconds_per_run": seconds})
+                         "error": error, "paper": paper, "seconds_per_run": seconds, "iterations": iterations,
+                         "traces": [r[2] for r in runs]})
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "rows": rows}, indent=2))
     return 0

@@ -168,3 +168,15 @@ def test_the_engine_trains_and_resumes_exactly(guide, tmp_path):
     acc = EventAccumulator(str(tmp_path / "straight" / "tb"))
     acc.Reload()
     assert "images/code_traversal" in acc.Tags()["images"]
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from pyrodisent.engine.trainer import TrainingDivergedError
+    from pyrodisent_plugins.gan import GANDiscriminator
+
+    train(_config("factorized", 2), tmp_path, progress=False)
+    good = (tmp_path / "checkpoint.pt").read_bytes()
+    monkeypatch.setattr(GANDiscriminator, "penalty", lambda self, batch: {"generator": torch.tensor(float("nan"))})
+    with pytest.raises(TrainingDivergedError, match="step 2"):
+        train(_config("factorized", 4), tmp_path, progress=False)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == good
