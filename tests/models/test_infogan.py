@@ -171,8 +171,9 @@ def test_the_engine_trains_and_resumes_exactly(guide, tmp_path):
 
 
 def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    from pyrodisent.engine.trainer import TrainingDivergedError
     from pyrodisent_plugins.gan import GANDiscriminator
+
+    from pyrodisent.engine.trainer import TrainingDivergedError
 
     train(_config("factorized", 2), tmp_path, progress=False)
     good = (tmp_path / "checkpoint.pt").read_bytes()
