@@ -36,6 +36,7 @@ TRIALS = {
     "mi-correlated-cpu.yaml": 18,
     "rtcvae-tc-cpu.yaml": 18,
     "stcvae-tc-digits-cpu.yaml": 115,
+    "devae-ablation-cpu.yaml": 12,
     "stcvae-tc-mnist.yaml": 1150,
 }
 
@@ -58,7 +59,8 @@ def test_every_method_of_a_cpu_test_bed_sweep_trains_a_few_steps(path, tmp_path)
     seen = set()
     for trial in load_sweep(path).trials():
         config = dict(trial.config)
-        key = (config["model"].get("rho"), config["model"]["latent_dim"],
+        model = config["model"]
+        key = (model.get("rho"), model["latent_dim"], model.get("connection"), tuple(model.get("betas", ())),
                tuple((r["name"], r.get("grouping_factor")) for r in config["regularizers"]))
         if key in seen:
             continue
