@@ -31,10 +31,8 @@ import torch
 from pyrodisent.engine.trainer import load_run
 
 
-def _label(config) -> str:
-    opts = config.model.options
-    rho = opts.get("rho", 0.9) if opts.get("guide") == "correlated" else 0.0
-    return f"σ = {rho:g} ({'correlated' if rho else 'factorized'} Q)"
+def _label(model) -> str:
+    return f"σ = {model.rho:g} ({model.guide_family} Q)"
 
 
 def _plt():
@@ -67,8 +65,8 @@ def traversals(runs: list[Path], out: Path) -> None:
     plt = _plt()
     fig, axes = plt.subplots(len(runs), 3, figsize=(12, 4.2 * len(runs)), squeeze=False)
     for row, run in zip(axes, runs):
-        model, _, config = load_run(run)
-        label = _label(config)
+        model, _, _ = load_run(run)
+        label = _label(model)
         panels = [(_tile(model.code_traversal(values=7, span=2.0, category=0, seed=0)),
                    f"{label}\ncode 1 → (columns), code 2 ↓ (rows), on [−2, 2]")]
         for d in range(min(model.codes, 2)):
@@ -113,11 +111,13 @@ def identity(runs: list[Path], out: Path) -> None:
     print(f"digit classifier (logistic regression, 25 % held out): accuracy {accuracy:.3f}")
     records = []
     for run in runs:
-        model, _, config = load_run(run)
+        model, _, _ = load_run(run)
+        if tuple(model.input_shape) != (1, 8, 8):
+            raise SystemExit(f"{run}: the digit classifier reads 8 × 8 digits; this run's images are {list(model.input_shape)}")
         for d in range(model.codes):
             for span in (1.0, 2.0):
                 rate = identity_changes(model, clf, d, span)
-                records.append({"run": run.name, "posterior": _label(config), "code": d + 1, "span": span,
+                records.append({"run": run.name, "posterior": _label(model), "code": d + 1, "span": span,
                                 "digit_changes": rate})
                 print(f"{run.name}: code {d + 1} on [−{span:g}, {span:g}]: the digit changes along {rate:.0%} of the sweeps")
     path = out / "infogan_identity_changes.csv"
@@ -141,17 +141,16 @@ def losses(runs: list[Path], out: Path) -> None:
     plt = _plt()
     fig, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 3.8), squeeze=False, sharey=True)
     for ax, run in zip(axes[0], runs):
-        _, _, config = load_run(run)
-        opts = config.model.options
+        model, _, _ = load_run(run)
         for tag, name in (("loss/gan/d_loss", "discriminator"),
                           ("loss/penalty/gan_discriminator/generator", "generator (adversarial)")):
             ax.plot(*_curve(run, tag), label=name)
         steps, codes = _curve(run, "loss/info/neg_log_q/codes")
-        penalty = float(opts.get("mi_weight", 0.1)) * np.asarray(codes)
-        if opts.get("categories", 10):
-            penalty = penalty + float(opts.get("category_weight", 1.0)) * np.asarray(_curve(run, "loss/info/neg_log_q/category")[1])
+        penalty = model.mi_weight * np.asarray(codes)
+        if model.categories:
+            penalty = penalty + model.category_weight * np.asarray(_curve(run, "loss/info/neg_log_q/category")[1])
         ax.plot(steps, penalty, label="mutual information penalty Σ λ·(−E log Q)")
-        ax.set_title(_label(config), fontsize=9)
+        ax.set_title(_label(model), fontsize=9)
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("loss (per image)")

@@ -41,6 +41,7 @@ class GANDiscriminator(AuxiliaryNetworkRegularizer):
     """
 
     name = "gan_discriminator"
+    batch_type = GeneratedBatch
 
     def __init__(self, gamma: float = 1.0, lr: float = 2e-4, betas: Sequence[float] = (0.5, 0.999), seed: int = 0):
         super().__init__(lr=lr, betas=betas, seed=seed)

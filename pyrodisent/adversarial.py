@@ -26,6 +26,9 @@ from collections.abc import Iterable
 
 import torch
 from pyro import poutine
+from pyro.infer.util import is_validation_enabled
+from pyro.poutine.util import site_is_subsample
+from pyro.util import warn_if_nan
 
 from pyrodisent.elbo import DisentELBO
 from pyrodisent.validation import check_weight
@@ -69,7 +72,7 @@ class InfoGANLoss(DisentELBO):
 
     :param regularizers: the adversarial plugins (at least one; InfoGAN needs a discriminator).
     :param mi_weight: λ of every code site, or ``{site: λ}`` (a site left out gets 1).
-        Chen et al. 2016 (§7) set λ = 1 for a discrete code and smaller for continuous ones;
+        Chen et al. 2016 (§6) set λ = 1 for a discrete code and smaller for continuous ones;
         Yang et al. 2020 (§5) use 0.1 for their two continuous codes.
     :param code_entropy: H(c) in nats, for the logged lower bound ``info/mi_lower_bound``
         = H(c) + E log Q(c | x) ≤ I(c; x) (eq. 5).
@@ -77,6 +80,8 @@ class InfoGANLoss(DisentELBO):
     :attr:`last_terms`: ``loss``, ``info/neg_log_q`` (−E log Q per image, summed over the
     code sites), ``info/neg_log_q/<site>`` per site, ``info/mi_lower_bound``, ``penalty/<reg>/<term>`` and the plugins' records.
     """
+
+    batch_type = GeneratedBatch
 
     def __init__(self, regularizers: Iterable = (), num_particles: int = 1,
                  mi_weight: float | dict[str, float] = 1.0, code_entropy: float = 0.0):
@@ -101,7 +106,7 @@ class InfoGANLoss(DisentELBO):
         guide_trace = poutine.trace(poutine.replay(guide, trace=model_trace)).get_trace(fake, *args, **kwargs)
         loss, neg_log_q, terms = 0.0, 0.0, {}
         for name, site in guide_trace.nodes.items():
-            if site["type"] == "sample" and not site["is_observed"]:
+            if site["type"] == "sample" and not site["is_observed"] and not site_is_subsample(site):
                 if name not in model_trace.nodes:
                     raise ValueError(f"the guide's site {name!r} is not a code of the model")
                 site_term = -site["fn"].log_prob(site["value"]).mean()
@@ -128,4 +133,6 @@ class InfoGANLoss(DisentELBO):
         self._start()
         loss = sum(self.particle_loss(model, guide, *args, **kwargs) for _ in range(self.num_particles))
         self._finish(count_step=torch.is_grad_enabled())
+        if is_validation_enabled():
+            warn_if_nan(loss, "loss")
         return loss / self.num_particles

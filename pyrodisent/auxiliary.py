@@ -60,8 +60,9 @@ class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
 
     # ------------------------------------------------------------ to implement
     @abc.abstractmethod
-    def build_network(self, latent_dim: int) -> nn.Module:
-        """The plugin's network for codes of ``latent_dim`` dims."""
+    def build_network(self, latent_dim: int | tuple[int, ...]) -> nn.Module:
+        """The plugin's network for codes of ``latent_dim`` dims (an int), or for inputs of
+        that shape without the batch dim (a tuple) when :meth:`network_input` is not a vector."""
 
     @abc.abstractmethod
     def auxiliary_loss(self, posterior: PosteriorBatch) -> torch.Tensor:
@@ -136,13 +137,15 @@ class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
 
         While gradients are on, the weights are cloned: gradients flow to ``x`` only, and
         the optimizer step that follows in :meth:`auxiliary_step` cannot invalidate the
-        graph the VAE's backward pass will use.
+        graph the VAE's backward pass will use. Buffers are cloned too, so a batch norm's
+        running statistics are not updated by this pass.
         """
         network = self.ensure_network(x)
         if not torch.is_grad_enabled():
             return network(x)
-        params = {name: p.detach().clone() for name, p in network.named_parameters()}
-        return functional_call(network, params, (x,))
+        state = {name: p.detach().clone() for name, p in network.named_parameters()}
+        state.update({name: b.clone() for name, b in network.named_buffers()})
+        return functional_call(network, state, (x,))
 
     def auxiliary_step(self, posterior: PosteriorBatch) -> None:
         """One optimizer step on :meth:`auxiliary_loss`; gradients are cleared before the

@@ -112,6 +112,7 @@ class DisentELBO(TraceMeanField_ELBO):
     ):
         super().__init__(num_particles=num_particles, **kwargs)
         self.regularizers = torch.nn.ModuleList(_as_regularizer(r) for r in regularizers)
+        self._check_batch_types()
         names = [r.name for r in self.regularizers]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
@@ -119,6 +120,20 @@ class DisentELBO(TraceMeanField_ELBO):
         self.latent_site = latent_site
         self.step = 0
         self.last_terms: dict[str, torch.Tensor] = {}
+
+    #: the batch this objective hands its regularizers
+    batch_type: type = PosteriorBatch
+
+    def _check_batch_types(self) -> None:
+        wrong = [r.name for r in self.regularizers if not issubclass(self.batch_type, r.batch_type)]
+        if wrong:
+            kind = "a VAE's posterior batch" if self.batch_type is PosteriorBatch else "generated images"
+            raise ValueError(
+                f"regularizer(s) {wrong} cannot act on {kind}: "
+                + ("they are adversarial plugins of a generator model (model: infogan)"
+                   if self.batch_type is PosteriorBatch else
+                   "they read a VAE's posterior; an InfoGAN takes adversarial plugins such as gan_discriminator")
+            )
 
     # ------------------------------------------------------------------ per particle
     def _differentiable_loss_particle(self, model_trace, guide_trace):

@@ -31,6 +31,9 @@ class Regularizer(torch.nn.Module, abc.ABC):
 
     #: the registry name, set by subclasses for messages and logs
     name: str = "regularizer"
+    #: the batch :meth:`penalty` reads: a VAE's :class:`PosteriorBatch`, or
+    #: :class:`pyrodisent.GeneratedBatch` for an adversarial plugin of a generator model (InfoGAN)
+    batch_type: type = PosteriorBatch
 
     @abc.abstractmethod
     def penalty(self, posterior: PosteriorBatch) -> dict[str, torch.Tensor]:

@@ -2,7 +2,7 @@
 recognition posterior of Yang et al. 2020 (the mutual-information paper, §5.2, App. E).
 
     model (generator):  c ~ p(c) (``codes``: ``codes`` continuous dims, Unif(−1, 1) as in
-                        Chen et al. 2016 §7.1, or N(0, I)),  k ~ Cat(1/K) (``category``, when
+                        Chen et al. 2016 §7, or N(0, I)),  k ~ Cat(1/K) (``category``, when
                         ``categories`` > 0), n ~ N(0, I) (``noise``),  x = G(c, k, n)
                         (deterministic site ``generated``)
     guide (Q):          c | x ~ N(μ(x), diag σ²(x))  or  N(μ(x), diag(σ) Σ_ρ diag(σ))
@@ -12,7 +12,7 @@ recognition posterior of Yang et al. 2020 (the mutual-information paper, §5.2, 
 the engine uses in place of the ELBO) turns the pair into λ·(−E log Q(c | G(c, k, n))) +
 λ_k·(−E log Q(k | G(c, k, n))) plus the discriminator plugin's generator loss, with λ = 0.1
 for the continuous codes (Yang et al. 2020, §5) and λ_k = 1 for the category (Chen et al.
-2016, §7). The networks are Chen et al. 2016's MNIST ones (App. C,
+2016, §6). The networks are Chen et al. 2016's MNIST ones (App. C,
 Table 1), sized for any H × W divisible by 4 (28 × 28 MNIST, 8 × 8 digits):
 
     G: FC 1024 + BN + ReLU, FC 128·(H/4)·(W/4) + BN + ReLU, 4×4 upconv 64 stride 2 + BN + ReLU,
@@ -99,7 +99,7 @@ class InfoGAN(nn.Module):
         al. 2020, eq. 12; default 0.9).
     :param mi_weight: λ of the continuous codes' mutual-information term (0.1, Yang et al.
         2020, §5).
-    :param category_weight: λ of the categorical code's term (1: Chen et al. 2016, §7, "for
+    :param category_weight: λ of the categorical code's term (1: Chen et al. 2016, §6, "for
         discrete latent codes we always set λ to 1").
     :param latent_dim: accepted for the engine's config keys; must equal ``codes`` if given.
     """

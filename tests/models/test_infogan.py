@@ -181,3 +181,46 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, 
     with pytest.raises(TrainingDivergedError, match="step 2"):
         train(_config("factorized", 4), tmp_path, progress=False)
     assert (tmp_path / "checkpoint.pt").read_bytes() == good
+
+
+def test_vae_regularizers_are_refused_by_the_infogan_objective_and_the_engine(tmp_path):
+    model = _model()
+    with pytest.raises(ValueError, match=r"\['tc'\] cannot act on generated images"):
+        model.make_objective([regularizer("gan_discriminator"), regularizer("tc", beta=6)])
+    from pyrodisent.engine.config import ConfigError
+
+    config = _config("factorized", 2)
+    config["regularizers"] = [{"name": "discriminator"}]
+    with pytest.raises(ConfigError, match=r"config keys 'model' \(infogan\) and 'regularizers'.*discriminator"):
+        train(config, tmp_path, progress=False)
+
+
+def test_logged_terms_are_one_per_code_site_and_the_discriminator_loss_is_its_cross_entropy():
+    model = _model(noise_dim=4)
+    objective = model.make_objective([regularizer("gan_discriminator")])
+    disc = objective.regularizers[0]
+    x = torch.rand(8, 1, 8, 8)
+    pyro.set_rng_seed(0)
+    objective.differentiable_loss(model.model, model.guide, x)  # builds D, takes one D step
+    info = sorted(k for k in objective.last_terms if k.startswith("info/"))
+    assert info == ["info/mi_lower_bound", "info/neg_log_q", "info/neg_log_q/category", "info/neg_log_q/codes"]
+    # d_loss = −mean log σ(D(x)) − mean log(1 − σ(D(G))), as D saw the batch before its step
+    fake = torch.rand(8, 1, 8, 8)
+    from pyrodisent import GeneratedBatch
+
+    batch = GeneratedBatch(x, fake, step=0, training=True)
+    with torch.no_grad():
+        d_real = torch.sigmoid(disc.network(x).squeeze(-1))
+        d_fake = torch.sigmoid(disc.network(fake).squeeze(-1))
+        expected = -(torch.log(d_real).mean() + torch.log(1 - d_fake).mean())
+        assert float(disc.auxiliary_loss(batch)) == pytest.approx(float(expected), rel=1e-4)
+    assert float(batch.diagnostics["gan/d_real"]) == pytest.approx(float(d_real.mean()), rel=1e-5)
+
+
+def test_the_mi_term_alone_trains_the_generator_and_q():
+    model = _model("correlated", noise_dim=4)
+    objective = model.make_objective([regularizer("gan_discriminator", gamma=0.0)])
+    loss = objective.differentiable_loss(model.model, model.guide, torch.rand(8, 1, 8, 8))
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.generator[0].parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.recognition[-1].parameters())
