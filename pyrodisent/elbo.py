@@ -178,7 +178,8 @@ class DisentELBO(TraceMeanField_ELBO):
 
     def _finish(self, count_step: bool) -> None:
         parts = self._particle_terms
-        self.last_terms = {k: sum(p[k] for p in parts) / len(parts) for k in parts[0]}
+        keys = list(parts[0])  # a list, not the dict's key iterator: torch.compile traces it
+        self.last_terms = {k: sum(p[k] for p in parts) / len(parts) for k in keys}
         if count_step:
             self.step += 1
 
