@@ -150,7 +150,7 @@ def losses(runs: list[Path], out: Path) -> None:
         if model.categories:
             penalty = penalty + model.category_weight * np.asarray(_curve(run, "loss/info/neg_log_q/category")[1])
         ax.plot(steps, penalty, label="mutual information penalty Σ λ·(−E log Q)")
-        ax.set_title(_label(model), fontsize=9)
+        ax.set_title(f"{run.name}\n{_label(model)}", fontsize=9)
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("loss (per image)")
