@@ -33,15 +33,18 @@ class AnnealedVAE(Regularizer):
         self.iterations = check_int("annealed_vae: iterations (steps)", iterations, 1)
         self._hyperparameters = {"gamma": self.gamma, "c_max": self.c_max, "iterations": iterations}
 
-    def capacity(self, step: int) -> float:
-        """C at training step ``step``: c_max · min(1, step / iterations)."""
+    def capacity(self, step: int | torch.Tensor) -> float | torch.Tensor:
+        """C at training step ``step``: c_max · min(1, step / iterations); a tensor for a
+        tensor step (inside a compiled step the counter is a 0-d tensor, pyrodisent.compiled)."""
+        if torch.is_tensor(step):
+            return self.c_max * torch.clamp(step.double() / self.iterations, max=1.0)  # float64, as Python's
         return self.c_max * min(1.0, step / self.iterations)
 
     def penalty(self, posterior: PosteriorBatch) -> dict[str, torch.Tensor]:
         kl = posterior.kl().mean()
-        c = self.capacity(posterior.step)
+        c = torch.as_tensor(self.capacity(posterior.step), dtype=kl.dtype, device=kl.device)
         posterior.record("annealed_vae/kl", kl)
-        posterior.record("annealed_vae/capacity", torch.as_tensor(c, dtype=kl.dtype, device=kl.device))
+        posterior.record("annealed_vae/capacity", c)
         return {"capacity": self.gamma * (kl - c).abs() - kl}
 
 

@@ -9,6 +9,8 @@ Public API (kept stable for outside scripts):
   :func:`check_weight` (validated hyperparameters; :mod:`pyrodisent.validation` has the
   integer and number checks too) and :func:`fast_adam` (the engine's Adam), exactly what
   the built-in plugins use.
+- :func:`compile_step` — the whole training step (Pyro model/guide, ELBO, regularizers,
+  backward, optimizer) recorded as one tensor program and compiled (``train.compile: step``).
 - :class:`InfoGANLoss`, :class:`GeneratedBatch` — the objective of a generator model/guide
   pair (InfoGAN, Chen et al. 2016) and the batch its adversarial plugins see.
 - :mod:`pyrodisent.models` (``VAE``), :mod:`pyrodisent.estimators`, :mod:`pyrodisent.data`,
@@ -18,6 +20,7 @@ Public API (kept stable for outside scripts):
 from pyrodisent import estimators, models  # noqa: E402  (submodules as attributes)
 from pyrodisent.adversarial import GeneratedBatch, InfoGANLoss
 from pyrodisent.auxiliary import AuxiliaryNetworkRegularizer
+from pyrodisent.compiled import compile_step
 from pyrodisent.elbo import DisentELBO
 from pyrodisent.hookspecs import hookimpl
 from pyrodisent.optim import fast_adam
@@ -37,6 +40,7 @@ __all__ = [
     "Regularizer",
     "UnsupportedPosteriorError",
     "check_weight",
+    "compile_step",
     "estimators",
     "fast_adam",
     "get_component",

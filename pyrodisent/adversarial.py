@@ -122,7 +122,7 @@ class InfoGANLoss(DisentELBO):
                 loss = loss + value
                 terms[f"penalty/{reg.name}/{key}"] = value.detach()
             if batch.training:
-                reg.auxiliary_step(batch)
+                self._auxiliary_step(reg, batch)
         terms.update(batch.diagnostics)
         terms["loss"] = loss.detach()
         self._particle_terms.append(terms)

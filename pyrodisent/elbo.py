@@ -166,7 +166,7 @@ class DisentELBO(TraceMeanField_ELBO):
                 loss = loss + n * value
                 terms[f"penalty/{reg.name}/{key}"] = value.detach()
             if posterior.training:
-                reg.auxiliary_step(posterior)
+                self._auxiliary_step(reg, posterior)
         if posterior is not None:
             terms.update(posterior.diagnostics)
         terms["loss"] = loss.detach() / n
@@ -176,10 +176,26 @@ class DisentELBO(TraceMeanField_ELBO):
     def _start(self) -> None:
         self._particle_terms: list[dict[str, torch.Tensor]] = []
 
+    #: where :class:`pyrodisent.compiled.CompiledStep` collects the plugins' own training
+    #: steps while it records the loss as a tensor program (``None``: take them at once)
+    deferred_auxiliary: list | None = None
+
+    def _auxiliary_step(self, reg: Regularizer, batch) -> None:
+        """The regularizer's own training step on this batch, now, or after the recorded
+        program has run when a compiled step is recording (the step is a backward and an
+        optimizer step of the plugin's network, which is not part of the loss's graph)."""
+        if self.deferred_auxiliary is None:
+            reg.auxiliary_step(batch)
+        else:
+            self.deferred_auxiliary.append((reg, batch, len(self._particle_terms)))
+
     def _finish(self, count_step: bool) -> None:
         parts = self._particle_terms
-        keys = list(parts[0])  # a list, not the dict's key iterator: torch.compile traces it
-        self.last_terms = {k: sum(p[k] for p in parts) / len(parts) for k in keys}
+        if len(parts) == 1:
+            self.last_terms = parts[0]
+        else:
+            keys = list(parts[0])  # a list, not the dict's key iterator: torch.compile traces it
+            self.last_terms = {k: sum(p[k] for p in parts) / len(parts) for k in keys}
         if count_step:
             self.step += 1
 

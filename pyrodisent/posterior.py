@@ -38,7 +38,7 @@ from pyrodisent.estimators.families import (
     UnsupportedPosteriorError,
     posterior_family,
 )
-from pyrodisent.estimators.weights import check_method, log_importance_weights
+from pyrodisent.estimators.weights import cached_log_importance_weights, check_method
 
 
 def _find_plate_size(site: dict) -> tuple[int | None, float]:
@@ -122,7 +122,7 @@ class PosteriorBatch:
         params = _diagonal_normal_parameters(fn)
         loc, scale = params if params is not None else (None, None)
         prior = model_trace.nodes[site]["fn"]
-        return cls(
+        batch = cls(
             z=z,
             posterior=fn,
             prior=prior,
@@ -135,6 +135,11 @@ class PosteriorBatch:
             scale=scale,
             paired=bool(guide_site["infer"].get("paired", False)),
         )
+        # Pyro's score parts already hold log q(z_i | x_i), unscaled by the plate: reuse it
+        log_q = guide_site.get("unscaled_log_prob")
+        if torch.is_tensor(log_q) and log_q.shape == z.shape[:1]:
+            batch._cache["log_posterior"] = log_q
+        return batch
 
     # -------------------------------------------------------------- basic facts
     @property
@@ -267,7 +272,7 @@ class PosteriorBatch:
         store = self._cache.setdefault("aggregates", [])
         for grouping, methods in plans.items():
             log_weights = {
-                m: log_importance_weights(self.batch_size, self.dataset_size, m, device=self.z.device, dtype=self.z.dtype)
+                m: cached_log_importance_weights(self.batch_size, self.dataset_size, m, device=self.z.device, dtype=self.z.dtype)
                 for m in methods
             }
             estimates = aggregate_log_densities_multi(

@@ -28,8 +28,10 @@ from typing import Any
 
 import yaml
 
+from pyrodisent.compiled import MODES as COMPILE_MODES
 from pyrodisent.errors import UserError
 from pyrodisent.plugin_manager import UnknownComponentError, get_component
+from pyrodisent.precision import check_precision
 from pyrodisent.regularizer import regularizer
 from pyrodisent.validation import check_int, check_number
 
@@ -61,7 +63,9 @@ class TrainConfig:
     diagnostics_size: int = 5000
     metrics_every: int = 0  # periodic metrics during training (0 = off)
     metrics: list[str] = field(default_factory=list)
-    compile: bool = False  # torch.compile the encoder and decoder networks
+    compile: str = "off"  # off | networks (torch.compile the networks) | step (pyrodisent.compiled)
+    compile_mode: str = "auto"  # for compile: step — auto | default | reduce-overhead | max-autotune | replay
+    precision: str = "fp32"  # fp32 | bf16 (autocast for the networks only, pyrodisent.precision)
 
 
 @dataclass
@@ -275,7 +279,9 @@ def _train_config(section: dict) -> TrainConfig:
         diagnostics_size=count("diagnostics_size", default.diagnostics_size, 2),
         metrics_every=count("metrics_every", 0, 0),
         metrics=list(section.get("metrics") or []),
-        compile=bool(section.get("compile", False)),
+        compile=_compile_option(section.get("compile", "off")),
+        compile_mode=_compile_mode_option(section.get("compile_mode", "auto")),
+        precision=_precision_option(section.get("precision", "fp32")),
     )
     opt = _mapping(section.get("optimizer"), "train.optimizer")
     _check_keys(opt, {"name", "lr", "betas", "weight_decay"}, "train.optimizer")
@@ -294,6 +300,40 @@ def _train_config(section: dict) -> TrainConfig:
     if t.metrics_every and not t.metrics:
         raise ConfigError("config key 'train.metrics': list the metrics to run when train.metrics_every > 0")
     return t
+
+
+#: values of ``train.compile``: false/true are the older spellings of off/networks
+COMPILE_OPTIONS = ("off", "networks", "step")
+
+
+def _compile_option(value) -> str:
+    if value is False or value is None:
+        return "off"
+    if value is True:
+        return "networks"
+    if value not in COMPILE_OPTIONS:
+        raise ConfigError(
+            f"config key 'train.compile': must be one of {COMPILE_OPTIONS} (step: the whole training "
+            f"step as one compiled program; networks: torch.compile of the encoder and decoder), got {value!r}"
+        )
+    return value
+
+
+def _compile_mode_option(value) -> str:
+    if value not in COMPILE_MODES:
+        raise ConfigError(
+            f"config key 'train.compile_mode': must be one of {COMPILE_MODES} (auto: CUDA graphs on CUDA, "
+            f"inductor's default elsewhere; replay: record the step without compiling it), got {value!r}"
+        )
+    return value
+
+
+def _precision_option(value) -> str:
+    try:
+        check_precision(value)
+    except ValueError as exc:
+        raise ConfigError(f"config key 'train.precision': {exc} (bf16: autocast for the networks only)") from None
+    return value
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:

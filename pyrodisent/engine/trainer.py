@@ -28,6 +28,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from pyrodisent.atomic_file import write_json_atomic, write_text_atomic
+from pyrodisent.compiled import compile_step
 from pyrodisent.data import FactorDataset, get_dataset
 from pyrodisent.data.pairs import make_pair_sampler
 from pyrodisent.data.sampler import make_batch_sampler
@@ -41,6 +42,7 @@ from pyrodisent.metrics import evaluate_metrics
 from pyrodisent.optim import fast_adam
 from pyrodisent.plugin_manager import get_component
 from pyrodisent.posterior import UnsupportedPosteriorError
+from pyrodisent.precision import autocast_networks, check_precision, model_networks
 from pyrodisent.regularizer import regularizer
 
 CHECKPOINT_FORMAT = 1
@@ -164,12 +166,18 @@ class Trainer:
         n_held = min(len(self.dataset), max(cfg.train.diagnostics_size if cfg.train.diagnostics_every else 0, 16))
         index = torch.randperm(len(self.dataset), generator=held)[:n_held]
         self.heldout = FactorDataset.batch_to_float(self.dataset.images[index]).to(self.device)
-        if cfg.train.compile:
-            for name in ("encoder", "decoder"):
-                module = getattr(self.model, name, None)
-                if isinstance(module, torch.nn.Module):
-                    module.compile()
+        precision = check_precision(cfg.train.precision)
+        if precision is not None and cfg.train.compile != "step":  # the compiled step puts its own
+            autocast_networks(model_networks(self.model), precision)
+        if cfg.train.compile == "networks":
+            for module in model_networks(self.model):
+                module.compile()
         self._check_regularizers_fit()
+        self.compiled_step = (
+            compile_step(self.model, self.elbo, self.optimizer, mode=cfg.train.compile_mode,
+                         precision=cfg.train.precision, eager_first=False, dataset_size=len(self.dataset))
+            if cfg.train.compile == "step" else None
+        )
         self.step = 0
         self.wall_time = 0.0
         ckpt = self.out_dir / CHECKPOINT_NAME
@@ -235,6 +243,10 @@ class Trainer:
         resolved = self.config.to_dict()
         if path.exists() and (self.out_dir / CHECKPOINT_NAME).exists():
             previous = yaml.safe_load(path.read_text())
+            try:  # written by an older version: compare it as this version reads it
+                previous = parse_config(previous).to_dict()
+            except ConfigError:
+                pass
             a = {**previous, "train": {**previous.get("train", {}), "steps": None}}
             b = {**resolved, "train": {**resolved["train"], "steps": None}}
             if a != b:
@@ -280,6 +292,8 @@ class Trainer:
     def train_step(self) -> torch.Tensor:
         """One optimizer step; returns the loss tensor (on the device, not synced)."""
         x = self.sampler.next_batch()
+        if self.compiled_step is not None:
+            return self.compiled_step(x)
         loss = self.elbo.differentiable_loss(self.model.model, self.model.guide, x, dataset_size=len(self.dataset))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

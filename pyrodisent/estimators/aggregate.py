@@ -29,7 +29,6 @@ the tests and ``benchmarks/estimators.py`` compare against.
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 from collections.abc import Collection, Hashable, Mapping, Sequence
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from pyrodisent.estimators.cache import TensorCache
 from pyrodisent.estimators.families import GaussianFamily, batch_family, centred, expanded_quadratic
 from pyrodisent.estimators.weights import log_importance_weights
 
@@ -200,12 +200,17 @@ def _dimwise(z, family: GaussianFamily, log_ws, group_lists, want_dims, want_joi
     joint_sum, carry = None, None
     dim_out = [[None] * D for _ in range(E)]
     group_out = [[None] * (len(group_lists) if want_groups else 0) for _ in range(E)]
+    whole = len(plan) == 1 and plan[0][0] == list(range(D))  # one chunk of every dim, in order
     for dims, layout in plan:
-        index = torch.as_tensor(dims, device=z.device)
         # the per-dim marginals of a chunk are diagonal whatever the family's layout
-        part = GaussianFamily("diagonal", family.loc.index_select(1, index), family.scale.index_select(1, index))
+        if whole:  # no gather, and the chunk's outputs are already the per-dim ones
+            zs, part = z, GaussianFamily("diagonal", family.loc, family.scale)
+        else:
+            index = torch.as_tensor(dims, device=z.device)
+            zs = z.index_select(1, index)
+            part = GaussianFamily("diagonal", family.loc.index_select(1, index), family.scale.index_select(1, index))
         args = (
-            z.index_select(1, index),
+            zs,
             part,
             log_ws,
             want_dims,
@@ -220,7 +225,9 @@ def _dimwise(z, family: GaussianFamily, log_ws, group_lists, want_dims, want_joi
             joint_sum = j if joint_sum is None else joint_sum + j
         closing = [g for g, _, _, _, closes in layout if closes]
         for e in range(E):
-            if d[e] is not None:
+            if d[e] is not None and whole:
+                dim_out[e] = d[e]
+            elif d[e] is not None:
                 for pos, dim in enumerate(dims):
                     dim_out[e][dim] = d[e][:, pos]
             if closed[e] is not None:
@@ -229,17 +236,24 @@ def _dimwise(z, family: GaussianFamily, log_ws, group_lists, want_dims, want_joi
     out = []
     for e, log_w in enumerate(log_ws):
         joint = torch.logsumexp(joint_sum + log_w, dim=1) if want_joint else None
-        dims_t = torch.stack(dim_out[e], 1) if want_dims[e] else None
+        dims_t = (dim_out[e] if whole else torch.stack(dim_out[e], 1)) if want_dims[e] else None
         groups_t = torch.stack(group_out[e], 1) if want_groups else None
         out.append((joint, dims_t, groups_t))
     return out
 
 
 # --------------------------------------------------------------------------- matrix products
-@functools.lru_cache(maxsize=64)
+_SUBSET_BATCHES = TensorCache(size=64)
+
+
 def _padded_subsets(subsets: tuple, per_batch: int, dtype: torch.dtype, device: torch.device) -> list:
     """[(index [B, w], mask [B, w])] of the subsets in batches of ``per_batch``, zero-padded to
     the widest subset; cached, since a training run asks for the same groups every step."""
+    return _SUBSET_BATCHES.get((subsets, per_batch, dtype, str(device)),
+                               lambda: _build_padded_subsets(subsets, per_batch, dtype, device))
+
+
+def _build_padded_subsets(subsets: tuple, per_batch: int, dtype: torch.dtype, device: torch.device) -> list:
     width = max(len(s) for s in subsets)
     batches = []
     for start in range(0, len(subsets), per_batch):

@@ -31,6 +31,8 @@ from fractions import Fraction
 
 import torch
 
+from pyrodisent.estimators.cache import TensorCache
+
 ESTIMATOR_METHODS = ("mws", "mss", "mss_chen_code", "is")
 
 
@@ -117,3 +119,21 @@ def inverse_weight_variance(batch_size: int, dataset_size: int, method: str) -> 
     if method == "is":
         return Fraction((N - M) ** 2, M * M * (M - 1))
     raise ValueError(f"inverse_weight_variance: closed forms exist for 'is' and 'mss' only, got {method!r}")
+
+
+
+_WEIGHTS = TensorCache()
+
+
+def cached_log_importance_weights(
+    batch_size: int,
+    dataset_size: int,
+    method: str = "is",
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """:func:`log_importance_weights`, built once per (M, N, method, device, dtype): a
+    training step asks for the same matrix every time. The result is shared: do not write
+    to it (:class:`~pyrodisent.estimators.cache.TensorCache`)."""
+    key = (int(batch_size), int(dataset_size), method, str(torch.device(device) if device is not None else "cpu"), dtype)
+    return _WEIGHTS.get(key, lambda: log_importance_weights(batch_size, dataset_size, method, device=device, dtype=dtype))

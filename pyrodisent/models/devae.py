@@ -184,6 +184,17 @@ class DeVAE(VAE):
         """i ~ p(z_i) (DeVAE, eq. 8) from the model's own generator (CPU, no device sync)."""
         return int(torch.multinomial(self.layer_probabilities, 1, generator=self._generator))
 
+    def step_structure(self) -> dict:
+        """This training step's Python-side choice, drawn now: ``{"layer": i}`` with
+        i ~ p(z_i) (eq. 8), or ``{}`` when every layer is trained each step. The compiled
+        step (:mod:`pyrodisent.compiled`) calls it before the step and passes it to the model
+        and guide, keeping one recorded program per layer; the draw is the one the guide
+        would make, from the same generator."""
+        if self.train_all_layers:
+            return {}
+        self.current_layer = self.draw_layer()  # as the guide's own draw would set it
+        return {"layer": self.current_layer}
+
     def log_scale_shifts(self) -> tuple[torch.Tensor, torch.Tensor]:
         """[K, D] cumulative Σ_{j<i} w¹_j and Σ_{j<i} w²_j (row 0 is zero)."""
         zero = self.w1.new_zeros(1, self.latent_dim)
