@@ -19,7 +19,9 @@ the engine's fused Adam. Variants:
 - ``hand``: the loss written directly in torch (likelihood + analytic KL + (β−1)·TC with the
   naive [M, M, D] layout, as research code does), eager;
 - ``hand_compiled``: that loss under ``torch.compile`` (backward compiled by AOTAutograd),
-  then the same fused Adam step.
+  then the same fused Adam step;
+- ``svi`` (ask for it with ``--variants``): stock ``pyro.infer.SVI`` with Pyro's
+  per-parameter Adam, for reference.
 
 The variants are timed in interleaved rounds (each round times every variant for ``--steps``
 steps), so a change of load on the machine hits them alike; the figure is the median over
@@ -142,6 +144,27 @@ def hand_step(args, device, compiled: bool):
     return step
 
 
+def svi_step(args, device):
+    """Stock ``pyro.infer.SVI`` with Pyro's per-parameter Adam on the same model/guide and loss."""
+    from pyro.infer import SVI
+
+    from pyrodisent import DisentELBO, regularizer
+    from pyrodisent.models import VAE
+
+    network, shape, D, width, likelihood, _, _ = MODELS[args.model]
+    options = {"hidden_width": width} if network == "mlp" else {}
+    vae = VAE(shape, D, encoder=network, likelihood=likelihood, **options).to(device)
+    data = bench_dataset(args.model).images.to(device)
+    N, M = data.shape[0], args.batch_size
+    svi = SVI(vae.model, vae.guide, pyro.optim.Adam({"lr": 1e-4}),
+              DisentELBO([regularizer("tc", beta=BETA, estimator="mss")]))
+
+    def step():
+        return svi.step(data[torch.randint(N, (M,), device=device)].float(), dataset_size=N)
+
+    return step
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODELS), default="tiny")
@@ -168,6 +191,7 @@ def main() -> None:
         "engine_step": lambda: engine_step(args, device, "step"),
         "hand": lambda: hand_step(args, device, compiled=False),
         "hand_compiled": lambda: hand_step(args, device, compiled=True),
+        "svi": lambda: svi_step(args, device),
     }
     variants = args.variants.split(",")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (
