@@ -31,7 +31,7 @@ import yaml
 from pyrodisent.compiled import MODES as COMPILE_MODES
 from pyrodisent.errors import UserError
 from pyrodisent.plugin_manager import UnknownComponentError, get_component
-from pyrodisent.precision import check_precision
+from pyrodisent.precision import PRECISIONS
 from pyrodisent.regularizer import regularizer
 from pyrodisent.validation import check_int, check_number
 
@@ -306,34 +306,30 @@ def _train_config(section: dict) -> TrainConfig:
 COMPILE_OPTIONS = ("off", "networks", "step")
 
 
-def _compile_option(value) -> str:
-    if value is False or value is None:
-        return "off"
-    if value is True:
-        return "networks"
-    if value not in COMPILE_OPTIONS:
-        raise ConfigError(
-            f"config key 'train.compile': must be one of {COMPILE_OPTIONS} (step: the whole training "
-            f"step as one compiled program; networks: torch.compile of the encoder and decoder), got {value!r}"
-        )
+def _choice(key: str, value, allowed, meaning: str):
+    """``value`` if it is one of ``allowed``, else an error naming the key, the choices and
+    what they mean."""
+    if value not in allowed:
+        raise ConfigError(f"config key 'train.{key}': must be one of {tuple(allowed)} ({meaning}), got {value!r}")
     return value
+
+
+def _compile_option(value) -> str:
+    older = {False: "off", None: "off", True: "networks"}
+    value = older.get(value, value) if isinstance(value, (bool, type(None))) else value
+    return _choice("compile", value, COMPILE_OPTIONS,
+                   "step: the whole training step as one compiled program; networks: torch.compile of the "
+                   "encoder and decoder")
 
 
 def _compile_mode_option(value) -> str:
-    if value not in COMPILE_MODES:
-        raise ConfigError(
-            f"config key 'train.compile_mode': must be one of {COMPILE_MODES} (auto: CUDA graphs on CUDA, "
-            f"inductor's default elsewhere; replay: record the step without compiling it), got {value!r}"
-        )
-    return value
+    return _choice("compile_mode", value, COMPILE_MODES,
+                   "auto: CUDA graphs on CUDA, inductor's default elsewhere; replay: record the step "
+                   "without compiling it")
 
 
 def _precision_option(value) -> str:
-    try:
-        check_precision(value)
-    except ValueError as exc:
-        raise ConfigError(f"config key 'train.precision': {exc} (bf16: autocast for the networks only)") from None
-    return value
+    return _choice("precision", value, sorted(PRECISIONS), "bf16: autocast for the networks only")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:

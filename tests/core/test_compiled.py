@@ -41,6 +41,13 @@ def _train(regularizers, steps: int, compiled: str | None, **vae_options):
     x = torch.randn(32, 20, generator=torch.Generator().manual_seed(1))
     step = compile_step(vae, elbo, optimizer, mode=compiled, dataset_size=N) if compiled else None
     torch.manual_seed(2)
+    losses = _steps(vae, elbo, optimizer, step, x, steps)
+    return losses, [p.detach().clone() for p in vae.parameters()], elbo.last_terms, step
+
+
+def _steps(model, elbo, optimizer, step, x, steps: int, after=lambda: None) -> torch.Tensor:
+    """The losses of ``steps`` training steps, by ``step`` (a CompiledStep) or eagerly when it
+    is None; a fallback to the eager step is an error here. ``after`` runs after each step."""
     losses = []
     with warnings.catch_warnings():
         warnings.simplefilter("error", CompileFallbackWarning)
@@ -48,12 +55,13 @@ def _train(regularizers, steps: int, compiled: str | None, **vae_options):
             if step is not None:
                 loss = step(x)
             else:
-                loss = elbo.differentiable_loss(vae.model, vae.guide, x, dataset_size=N)
+                loss = elbo.differentiable_loss(model.model, model.guide, x, dataset_size=N)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
             losses.append(loss.detach())
-    return torch.stack(losses), [p.detach().clone() for p in vae.parameters()], elbo.last_terms, step
+            after()
+    return torch.stack(losses)
 
 
 BUILT_IN = [
@@ -145,20 +153,9 @@ def test_devae_gets_one_program_per_drawn_layer_and_trains_as_eagerly(train_all_
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
         step = compile_step(model, elbo, optimizer, mode=mode, dataset_size=N) if mode else None
         x = torch.randn(16, 20, generator=torch.Generator().manual_seed(1))
-        losses, layers = [], []
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", CompileFallbackWarning)
-            for _ in range(8):
-                if step is not None:
-                    loss = step(x)
-                else:
-                    loss = elbo.differentiable_loss(model.model, model.guide, x, dataset_size=N)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                losses.append(loss.detach())
-                layers.append(model.current_layer)
-        return torch.stack(losses), layers, step
+        layers = []
+        losses = _steps(model, elbo, optimizer, step, x, 8, after=lambda: layers.append(model.current_layer))
+        return losses, layers, step
 
     eager_losses, eager_layers, _ = run(None)
     losses, layers, step = run("replay")
@@ -212,7 +209,7 @@ def test_precision_and_compile_options_are_validated(tiny_config):
     assert parse_config(with_train(compile=False)).train.compile == "off"
     with pytest.raises(ConfigError, match=r"train.compile': must be one of \('off', 'networks', 'step'\)"):
         parse_config(with_train(compile="everything"))
-    with pytest.raises(ConfigError, match=r"train.precision': precision must be one of \['bf16', 'fp32'\]"):
+    with pytest.raises(ConfigError, match=r"train.precision': must be one of \('bf16', 'fp32'\)"):
         parse_config(with_train(precision="fp16"))
     with pytest.raises(ConfigError, match="train.compile_mode"):
         parse_config(with_train(compile_mode="fastest"))
