@@ -250,19 +250,21 @@ class CompiledStep:
             self.elbo.deferred_auxiliary = None
             state.restore()
         run = graph if self.mode == "replay" else torch.compile(
-            graph, fullgraph=True, mode=self._compile_mode(x.device),
-            options=None if self._cudagraphs(x.device) else {"fallback_random": True})
+            graph, fullgraph=True, options=self.compile_options(x.device))
         return _Program(graph, run, params, buffers, step, [(reg, batch) for reg, batch, _ in deferred])
 
-    def _compile_mode(self, device: torch.device) -> str | None:
-        if self.mode == "auto":
-            return "reduce-overhead" if device.type == "cuda" else None
-        return None if self.mode == "default" else self.mode
+    def compile_options(self, device: torch.device) -> dict[str, Any]:
+        """Inductor's options for this step: those of the compile mode (``auto``:
+        ``reduce-overhead``, i.e. CUDA graphs, on CUDA; ``default`` elsewhere) plus
+        ``fallback_random``, which keeps PyTorch's own random operators so that the compiled
+        step draws the eager step's noise. (``torch.compile`` takes a mode or options, not
+        both, hence the mode's options spelled out.)"""
+        from torch._inductor import list_mode_options
 
-    def _cudagraphs(self, device: torch.device) -> bool:
-        mode = self._compile_mode(device)
-        return device.type == "cuda" and mode is not None and "no-cudagraphs" not in mode \
-            and mode in ("reduce-overhead", "max-autotune")
+        mode = self.mode
+        if mode == "auto":
+            mode = "reduce-overhead" if device.type == "cuda" else "default"
+        return {**list_mode_options(mode), "fallback_random": True}
 
     @property
     def graph(self):

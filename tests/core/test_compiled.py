@@ -335,3 +335,18 @@ def test_the_weakly_supervised_and_gan_models_train_compiled_as_eagerly(model, t
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert eager["final_terms"] == compiled["final_terms"]
+
+
+@pytest.mark.parametrize("mode, device, expected", [
+    ("auto", "cpu", {"fallback_random": True}),
+    ("auto", "cuda", {"triton.cudagraphs": True, "fallback_random": True}),
+    ("default", "cuda", {"fallback_random": True}),
+    ("max-autotune", "cpu", {"max_autotune": True, "triton.cudagraphs": True, "coordinate_descent_tuning": True,
+                             "fallback_random": True}),
+])
+def test_every_compile_mode_keeps_torchs_random_operators(mode, device, expected):
+    """torch.compile takes a mode or options, not both: the mode's options are spelled out, with
+    fallback_random (the eager step's noise) added to each."""
+    vae = _vae()
+    step = compile_step(vae, DisentELBO(), torch.optim.Adam(vae.parameters()), mode=mode, dataset_size=N)
+    assert step.compile_options(torch.device(device)) == expected
