@@ -41,6 +41,10 @@ class AuxiliaryNetworkRegularizer(Regularizer, abc.ABC):
     a state dict restores an unbuilt instance, building the network first.
     """
 
+    #: what only the eager auxiliary step reads and writes (pyrodisent.compiled: not frozen into a
+    #: recorded program, and no reason to record a new one when it changes)
+    eager_state = ("optimizer", "auxiliary_steps", "_generator", "_pending_generator_state", "_input_size")
+
     def __init__(self, lr: float, betas: Sequence[float], seed: int):
         super().__init__()
         self.lr = check_number("lr", lr, 0, exclusive_minimum=True)

@@ -55,9 +55,13 @@ from typing import Any
 
 import pyro
 import torch
+from pyro import poutine
 from torch import nn
 
 from pyrodisent.precision import autocast_networks, check_precision, model_networks
+
+#: recordings after which a step whose Python values keep changing runs eagerly
+MAX_PROGRAMS = 8
 
 #: ``mode`` of :func:`compile_step`; "auto" is reduce-overhead on CUDA, default elsewhere
 MODES = ("auto", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs", "replay")
@@ -84,24 +88,110 @@ class _StepModules(nn.Module):
         return loss, dict(elbo.last_terms)
 
 
-def _batch_tensors(batch) -> dict[str, torch.Tensor]:
-    return {name: value for name, value in vars(batch).items() if torch.is_tensor(value)}
+#: attributes of a batch the deferred plugin step gets afresh (recomputed from the real tensors)
+_FRESH = {"diagnostics": dict, "_cache": dict}
+
+
+def _walk(obj, path=(), depth=0):
+    """(path, tensor) for every tensor in a batch: its attributes, and inside them the
+    attributes of distributions and dataclass-like objects, dicts, lists and tuples."""
+    if torch.is_tensor(obj):
+        yield path, obj
+    elif depth > 6:
+        return
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _walk(v, path + (k,), depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _walk(v, path + (i,), depth + 1)
+    elif isinstance(obj, torch.distributions.Distribution) or (depth == 0 and hasattr(obj, "__dict__")):
+        for k, v in vars(obj).items():
+            if not (depth == 0 and k in _FRESH):
+                yield from _walk(v, path + (k,), depth + 1)
+
+
+def _batch_tensors(batch) -> list[torch.Tensor]:
+    return [t for _, t in _walk(batch)]
+
+
+def _rebuild(template, tensors: list[torch.Tensor]):
+    """A copy of the recorded ``template`` batch with its (fake) tensors replaced, in
+    :func:`_walk`'s order, by the program's real ones (detached), and fresh diagnostics."""
+    replacement = {path: t.detach() for (path, _), t in zip(_walk(template), tensors)}
+
+    def copy_with(obj, path):
+        if torch.is_tensor(obj):
+            return replacement[path]
+        if not any(p[: len(path)] == path for p in replacement):
+            return obj
+        if isinstance(obj, dict):
+            return {k: copy_with(v, path + (k,)) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            items = [copy_with(v, path + (i,)) for i, v in enumerate(obj)]
+            return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
+        new = copy.copy(obj)
+        for k, v in vars(obj).items():
+            setattr(new, k, copy_with(v, path + (k,)))
+        return new
+
+    batch = copy_with(template, ())
+    if batch is template:
+        batch = copy.copy(template)
+    for name, make in _FRESH.items():
+        if hasattr(batch, name):
+            setattr(batch, name, make())
+    return batch
 
 
 class _ModuleState:
     """Every module's attributes before recording, restored after: recording runs the
     model's Python on fake tensors, and a cache it fills (a prior, an index) or a counter it
-    bumps must not keep them."""
+    bumps must not keep them. :meth:`changed` names the attributes the recording reassigned,
+    other than those a module declares in ``eager_state`` (caches, counters of a plugin's own
+    eager step): Python state that changes every step, which a recorded program would freeze."""
 
     def __init__(self, modules: nn.Module, elbo):
         self._saved = [(m, _shallow(vars(m))) for m in modules.modules()]
         self._saved.append((elbo, _shallow(vars(elbo))))
+
+    def changed(self, modules: nn.Module) -> list[str]:
+        names = {id(m): name for name, m in modules.named_modules()}
+        found = []
+        for owner, saved in self._saved:
+            if not isinstance(owner, nn.Module):
+                continue
+            exempt = set(getattr(owner, "eager_state", ())) | {"_parameters", "_buffers", "_modules"}
+            for key, value in vars(owner).items():
+                if key in exempt:
+                    continue
+                before = saved.get(key, _MISSING)
+                if before is _MISSING or not _same(before, value):
+                    found.append(f"{type(owner).__name__} ({names.get(id(owner)) or 'model'}).{key}")
+        return found
 
     def restore(self) -> None:
         for owner, saved in self._saved:
             state = vars(owner)
             state.clear()
             state.update(_shallow(saved))
+
+
+_MISSING = object()
+
+
+def _same(a, b) -> bool:
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(u, v) for u, v in zip(a, b))
+    if isinstance(a, (int, float, str, bool, type(None))):
+        return a == b
+    return False
 
 
 def _shallow(state: dict) -> dict:
@@ -119,6 +209,7 @@ class _Program:
     buffers: dict
     step: torch.Tensor
     deferred: list
+    ran: bool = False
 
 
 class CompiledStep:
@@ -166,14 +257,48 @@ class CompiledStep:
         # a model whose Python chooses part of each step (DeVAE's layer) draws it here, and
         # each choice gets a program of its own
         structure = self.model.step_structure() if hasattr(self.model, "step_structure") else {}
-        key = (tuple(x.shape), x.dtype, x.device, self.model.training, tuple(sorted(structure.items())))
+        values = self._python_values()
+        key = (tuple(x.shape), x.dtype, x.device, self.model.training, tuple(sorted(structure.items())), values)
         program = self._programs.get(key)
         if program is None:
+            if self._too_many_programs(values):
+                return self._eager_step(x, structure)
             program = self._programs[key] = self._record(x, structure)
             if program is None:
                 return self._eager_step(x, structure)
         self._last = program
+        if not program.ran:  # the first call compiles: a compiler that fails falls back, as recording does
+            try:
+                loss = self._compiled_step(program, x)
+            except Exception as exc:
+                self.fallback = f"the recorded program does not compile: {type(exc).__name__}: {_first_line(exc)}"
+                _warn(self.fallback)
+                return self._eager_step(x, structure)
+            program.ran = True
+            return loss
         return self._compiled_step(program, x)
+
+    def _python_values(self) -> tuple:
+        """The plain Python numbers, strings and flags of the model and the regularizers: a
+        program freezes them, so a change (a β schedule) asks for a program of its own."""
+        return tuple(
+            (label, tuple((k, v) for k, v in vars(obj).items()
+                          if type(v) in (int, float, bool, str) and k not in getattr(obj, "eager_state", ())))
+            for label, obj in [("model", self.model)] + [(reg.name, reg) for reg in self.elbo.regularizers]
+        )
+
+    def _too_many_programs(self, values: tuple) -> bool:
+        """More than :data:`MAX_PROGRAMS` recordings: what keeps changing is named, and the
+        step runs eagerly from now on."""
+        if len(self._programs) < MAX_PROGRAMS:
+            return False
+        seen = {key[-1] for key in self._programs}
+        changing = sorted({f"{label}.{name}" for vals in seen for label, pairs in vals for name, v in pairs
+                           if (name, v) not in dict(values).get(label, ())})
+        self.fallback = (f"{len(self._programs)} programs were recorded and the step still asks for another; "
+                         f"Python values that change between steps: {', '.join(changing) or 'the batch shape'}")
+        _warn(self.fallback)
+        return True
 
     def _eager_step(self, x: torch.Tensor, structure: dict | None = None) -> torch.Tensor:
         kwargs = {**self.loss_kwargs, **(structure or {})}
@@ -196,26 +321,16 @@ class CompiledStep:
         self.elbo.step += 1
         return loss
 
-    def _auxiliary_steps(self, templates: list, terms: dict, deferred: list[dict]) -> dict:
-        """The plugins' own training steps, on batches holding the program's real tensors;
-        what they record is averaged over particles into the step's terms, as eagerly."""
+    def _auxiliary_steps(self, templates: list, terms: dict, deferred: list[list[torch.Tensor]]) -> dict:
+        """The plugins' own training steps, on copies of the recorded batches holding the
+        program's real tensors (distributions included); what they record replaces the terms
+        of the same name, as it does eagerly (one particle: more fall back, see _record)."""
         terms = dict(terms)
-        particles = self.elbo.num_particles
         for (reg, template), tensors in zip(templates, deferred):
-            batch = copy.copy(template)
-            for name in list(vars(batch)):
-                value = getattr(batch, name)
-                if name in tensors:
-                    setattr(batch, name, tensors[name].detach())
-                elif isinstance(value, torch.distributions.Distribution):
-                    setattr(batch, name, None)
-            batch.diagnostics = {}
-            if hasattr(batch, "_cache"):
-                batch._cache = {}
+            batch = _rebuild(template, tensors)
             batch.step = self.elbo.step
             reg.auxiliary_step(batch)
-            for k, v in batch.diagnostics.items():
-                terms[k] = terms[k] + v / particles if k in terms else v / particles
+            terms.update(batch.diagnostics)
         return terms
 
     # ---------------------------------------------------------------- recording
@@ -227,31 +342,64 @@ class CompiledStep:
         modules = self.modules
         params = dict(modules.named_parameters())
         buffers = dict(modules.named_buffers())
+        registers = getattr(self.model, "register_params", None)
+        if registers:  # this step trains the modules' parameters; Pyro's param store stays out
+            self.model.register_params = False
         state = _ModuleState(modules, self.elbo)
+        store = pyro.get_param_store()
+        store_names = set(store.keys())
         deferred: list = []
         step = torch.zeros((), dtype=torch.long, device=x.device)
         kwargs = {**self.loss_kwargs, **structure}
+        param_sites: list[str] = []
 
         def program(params, buffers, x, step):
-            del deferred[:]
+            del deferred[:], param_sites[:]
             self.elbo.deferred_auxiliary = deferred
-            loss, terms = torch.func.functional_call(modules, (params, buffers), (x, step, kwargs))
+            with poutine.trace(param_only=True) as params_seen:
+                loss, terms = torch.func.functional_call(modules, (params, buffers), (x, step, kwargs))
+            param_sites.extend(params_seen.trace.nodes)
             return loss, terms, [_batch_tensors(batch) for _, batch, _ in deferred]
 
         try:  # validation checks values (Pyro's, torch.distributions'): not part of a program
             with pyro.validation_enabled(False):
                 graph = make_fx(program, tracing_mode="fake", _allow_non_fake_inputs=True)(
                     params, buffers, x, step)
+            problem = self._unrecordable(state, param_sites, deferred)
         except Exception as exc:  # anything the recording cannot follow: run eagerly, say why
-            self.fallback = _describe_failure(exc, self.elbo, self.model)
-            _warn(self.fallback)
-            return None
+            problem = _describe_failure(exc, self.elbo, self.model)
         finally:
             self.elbo.deferred_auxiliary = None
             state.restore()
+            if registers:
+                self.model.register_params = registers
+            for name in set(store.keys()) - store_names:  # nothing of the recording stays there
+                del store[name]
+        if problem is not None:
+            self.fallback = problem
+            _warn(problem)
+            return None
         run = graph if self.mode == "replay" else torch.compile(
             graph, fullgraph=True, options=self.compile_options(x.device))
-        return _Program(graph, run, params, buffers, step, [(reg, batch) for reg, batch, _ in deferred])
+        return _Program(graph, run, params, buffers, step, [(reg, batch) for reg, batch, _ in deferred],
+                        ran=self.mode == "replay")
+
+    def _unrecordable(self, state: _ModuleState, param_sites: list[str], deferred: list) -> str | None:
+        """Why a program that recorded cleanly would still compute something else than the
+        eager step, or ``None``."""
+        changed = state.changed(self.modules)
+        if changed:
+            return (f"the step changes Python state that a recorded program would freeze: {', '.join(changed)} "
+                    f"(keep per-step state in tensors updated in place, or list a cache in the module's "
+                    f"eager_state)")
+        if param_sites:
+            return (f"the model reads parameters from Pyro's param store ({', '.join(sorted(param_sites)[:4])}); "
+                    f"the compiled step trains the modules' own parameters: hold them in nn.Modules")
+        if deferred and self.elbo.num_particles > 1:
+            return (f"regularizer(s) {sorted({reg.name for reg, _, _ in deferred})} train a network of their own "
+                    f"between particles, and num_particles = {self.elbo.num_particles}: eagerly, each particle's "
+                    f"penalty sees the network after the previous particle's step")
+        return None
 
     def compile_options(self, device: torch.device) -> dict[str, Any]:
         """Inductor's options for this step: those of the compile mode (``auto``:
@@ -294,7 +442,12 @@ def compile_step(model: nn.Module, elbo, optimizer: torch.optim.Optimizer, *, mo
 
 # ---------------------------------------------------------------------- messages
 def _warn(message: str) -> None:
-    warnings.warn(f"compile: step falls back to the eager step: {message}", CompileFallbackWarning, stacklevel=3)
+    warnings.warn(f"compile: step falls back to the eager step: {message}", CompileFallbackWarning, stacklevel=4)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def _source_files(objects) -> dict[str, str]:
@@ -316,10 +469,11 @@ def _describe_failure(exc: BaseException, elbo, model) -> str:
     objects = [(f"regularizer {reg.name!r}", reg) for reg in elbo.regularizers]
     objects.append((f"model {type(model).__name__}", model))
     files = _source_files(objects)
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = _first_line(exc)
+    reason = f"{type(exc).__name__}: {reason}" if reason and reason != type(exc).__name__ else type(exc).__name__
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         label = files.get(str(Path(frame.filename).resolve()))
         if label is not None:
             return (f"{label} at {frame.filename}:{frame.lineno} ({frame.line}) cannot be recorded as a "
-                    f"tensor program: {type(exc).__name__}: {reason}")
-    return f"the step cannot be recorded as a tensor program: {type(exc).__name__}: {reason}"
+                    f"tensor program: {reason}")
+    return f"the step cannot be recorded as a tensor program: {reason}"

@@ -34,12 +34,16 @@ def model_networks(model: nn.Module) -> list[nn.Module]:
 
 
 def _to_float32(value):
-    if torch.is_tensor(value) and value.is_floating_point():
-        return value.float()
-    if isinstance(value, tuple):
-        return tuple(_to_float32(v) for v in value)
-    if isinstance(value, list):
-        return [_to_float32(v) for v in value]
+    """Reduced-precision floating tensors in ``value`` (a tensor, tuple, namedtuple, list or
+    dict of them) as float32; everything else, float64 included, as it is."""
+    if torch.is_tensor(value):
+        return value.float() if value.dtype in (torch.bfloat16, torch.float16) else value
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(_to_float32(v) for v in value))
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_float32(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_float32(v) for k, v in value.items()}
     return value
 
 
@@ -55,8 +59,9 @@ def autocast_networks(modules: Iterable[nn.Module], dtype: torch.dtype) -> list:
     for module in modules:
         contexts: list[torch.autocast] = []
 
-        def enter(mod, args, contexts=contexts):
-            device_type = next((a.device.type for a in args if torch.is_tensor(a)), "cpu")
+        def enter(mod, args, kwargs, contexts=contexts):
+            tensors = [a for a in (*args, *kwargs.values()) if torch.is_tensor(a)]
+            device_type = tensors[0].device.type if tensors else "cpu"
             context = torch.autocast(device_type=device_type, dtype=dtype)
             context.__enter__()
             contexts.append(context)
@@ -65,7 +70,7 @@ def autocast_networks(modules: Iterable[nn.Module], dtype: torch.dtype) -> list:
             contexts.pop().__exit__(None, None, None)
             return _to_float32(output)
 
-        handles.append(module.register_forward_pre_hook(enter))
+        handles.append(module.register_forward_pre_hook(enter, with_kwargs=True))
         handles.append(module.register_forward_hook(leave, always_call=True))
     return handles
 

@@ -203,8 +203,10 @@ def _dimwise(z, family: GaussianFamily, log_ws, group_lists, want_dims, want_joi
     whole = len(plan) == 1 and plan[0][0] == list(range(D))  # one chunk of every dim, in order
     for dims, layout in plan:
         # the per-dim marginals of a chunk are diagonal whatever the family's layout
-        if whole:  # no gather, and the chunk's outputs are already the per-dim ones
-            zs, part = z, GaussianFamily("diagonal", family.loc, family.scale)
+        if whole:  # no gather (only a copy where the layout is strided, as the gather made one),
+            # and the chunk's outputs are already the per-dim ones
+            zs = z.contiguous()
+            part = GaussianFamily("diagonal", family.loc.contiguous(), family.scale.contiguous())
         else:
             index = torch.as_tensor(dims, device=z.device)
             zs = z.index_select(1, index)

@@ -85,6 +85,10 @@ class VAE(nn.Module):
         factorized guide accepts only ``None`` or 0.
     """
 
+    #: attributes only eager code fills (caches); the compiled step (pyrodisent.compiled) lets
+    #: them change while it records
+    eager_state = ("_prior_cache", "_index_cache")
+
     def __init__(
         self,
         input_shape: Sequence[int] = (1, 64, 64),

@@ -350,3 +350,147 @@ def test_every_compile_mode_keeps_torchs_random_operators(mode, device, expected
     vae = _vae()
     step = compile_step(vae, DisentELBO(), torch.optim.Adam(vae.parameters()), mode=mode, dataset_size=N)
     assert step.compile_options(torch.device(device)) == expected
+
+
+# ------------------------------------------------- what a recorded program must not freeze
+class _CallCounter(Regularizer):
+    """Python state that changes every step: recorded, it would stay at its first value."""
+
+    name = "call_counter"
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def penalty(self, posterior):
+        self.calls += 1
+        return {"ramp": min(1.0, self.calls / 4) * posterior.kl().mean()}
+
+
+def test_python_state_that_changes_every_step_falls_back_naming_it():
+    vae = _vae()
+    elbo = DisentELBO([_CallCounter()])
+    step = compile_step(vae, elbo, torch.optim.Adam(vae.parameters()), mode="replay", dataset_size=N)
+    with pytest.warns(CompileFallbackWarning, match=r"Python state .*_CallCounter \(regularizers.0\).calls"):
+        for _ in range(4):
+            step(torch.randn(16, 20))
+    assert elbo.regularizers[0].calls == 4  # every step ran it, eagerly
+
+
+def test_a_schedule_of_a_regularizers_weight_records_a_program_per_value():
+    def run(mode):
+        vae = _vae()
+        reg = regularizer("tc", beta=1.0)
+        elbo = DisentELBO([reg])
+        optimizer = torch.optim.Adam(vae.parameters(), lr=1e-2)
+        step = compile_step(vae, elbo, optimizer, mode=mode, dataset_size=N) if mode else None
+        x = torch.randn(32, 20, generator=torch.Generator().manual_seed(1))
+        torch.manual_seed(2)
+        schedule = iter([1.0, 1.0, 2.0, 2.0, 4.0, 1.0])
+        losses = _steps(vae, elbo, optimizer, step, x, 6, after=lambda: setattr(reg, "beta", next(schedule)))
+        return losses, step
+
+    eager, _ = run(None)
+    compiled, step = run("replay")
+    assert torch.equal(compiled, eager)
+    assert step.programs == 3 and step.fallback is None  # β = 1, 2, 4; the first step is eager
+
+
+def test_a_weight_that_changes_every_step_stops_recording_after_a_few_programs():
+    vae = _vae()
+    reg = regularizer("tc", beta=1.0)
+    step = compile_step(vae, DisentELBO([reg]), torch.optim.Adam(vae.parameters()), mode="replay", dataset_size=N)
+    with pytest.warns(CompileFallbackWarning, match=r"8 programs were recorded.*tc\.beta"):
+        for i in range(12):
+            reg.beta = 1.0 + i
+            step(torch.randn(16, 20))
+    assert step.programs == 8
+
+
+def test_a_plugin_network_trained_between_particles_runs_eagerly():
+    vae = _vae()
+    elbo = DisentELBO([regularizer("discriminator", gamma=1.0, hidden_units=8)], num_particles=2)
+    step = compile_step(vae, elbo, torch.optim.Adam(vae.parameters()), mode="replay", dataset_size=N)
+    with pytest.warns(CompileFallbackWarning, match=r"\['discriminator'\].*num_particles = 2"):
+        for _ in range(3):
+            step(torch.randn(16, 20))
+
+
+class _ReadsThePosteriorInItsStep(Regularizer):
+    """An auxiliary step that reads the batch's distributions and records a term the penalty
+    records too (the step's value wins, as eagerly)."""
+
+    name = "reads_posterior"
+
+    def penalty(self, posterior):
+        posterior.record("reads_posterior/value", torch.tensor(1.0))
+        return {}
+
+    def auxiliary_step(self, posterior):
+        posterior.record("reads_posterior/value", posterior.kl().mean().detach())
+
+
+def test_the_deferred_plugin_step_sees_the_batch_as_eagerly():
+    eager_losses, _, eager_terms, _ = _train([], 1, None)  # warm the caches alike
+    vae, x = _vae(), torch.randn(32, 20, generator=torch.Generator().manual_seed(1))
+    terms = []
+    for mode in (None, "replay"):
+        vae = _vae()
+        elbo = DisentELBO([_ReadsThePosteriorInItsStep()])
+        optimizer = torch.optim.Adam(vae.parameters(), lr=1e-2)
+        step = compile_step(vae, elbo, optimizer, mode=mode, dataset_size=N) if mode else None
+        torch.manual_seed(2)
+        _steps(vae, elbo, optimizer, step, x, 3)
+        terms.append(elbo.last_terms["reads_posterior/value"])
+    assert torch.equal(terms[0], terms[1]) and terms[0] != 1.0
+
+
+def test_pyros_param_store_keeps_no_fake_tensor():
+    pyro.clear_param_store()
+    torch.manual_seed(0)
+    vae = VAE((20,), 6, encoder="mlp", hidden_width=16, likelihood="gaussian")  # register_params=True
+    step = compile_step(vae, DisentELBO(), torch.optim.Adam(vae.parameters()), mode="replay",
+                        eager_first=False, dataset_size=N)
+    for _ in range(2):
+        step(torch.randn(16, 20))
+    assert step.fallback is None and vae.register_params is True
+    assert all(type(value) is torch.nn.Parameter or type(value) is torch.Tensor
+               for _, value in pyro.get_param_store().items())
+
+
+def test_a_program_that_does_not_compile_falls_back(monkeypatch):
+    def broken(graph, **options):
+        def run(*args):
+            raise RuntimeError("no C++ compiler found")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    vae = _vae()
+    elbo = DisentELBO([regularizer("tc", beta=6.0)])
+    step = compile_step(vae, elbo, torch.optim.Adam(vae.parameters()), mode="default", dataset_size=N)
+    with pytest.warns(CompileFallbackWarning, match="does not compile: RuntimeError: no C\\+\\+ compiler found"):
+        losses = [step(torch.randn(16, 20)) for _ in range(3)]
+    assert all(torch.isfinite(loss) for loss in losses)
+
+
+def test_bf16_hooks_keep_the_output_types():
+    from collections import namedtuple
+
+    Pair = namedtuple("Pair", "loc scale")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 4)
+
+        def forward(self, x=None):
+            h = self.linear(x)
+            return Pair(h, h.double()), {"h": h}
+
+    net = Net()
+    handles = autocast_networks([net], torch.bfloat16)
+    (pair, mapping) = net(x=torch.randn(2, 4))  # keyword input: the hook still autocasts
+    for handle in handles:
+        handle.remove()
+    assert isinstance(pair, Pair) and pair.loc.dtype == torch.float32 and pair.scale.dtype == torch.float64
+    assert mapping["h"].dtype == torch.float32
