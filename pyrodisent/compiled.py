@@ -359,7 +359,7 @@ class CompiledStep:
             with poutine.trace(param_only=True) as params_seen:
                 loss, terms = torch.func.functional_call(modules, (params, buffers), (x, step, kwargs))
             param_sites.extend(params_seen.trace.nodes)
-            return loss, terms, [_batch_tensors(batch) for _, batch, _ in deferred]
+            return loss, terms, [_batch_tensors(batch) for _, batch in deferred]
 
         try:  # validation checks values (Pyro's, torch.distributions'): not part of a program
             with pyro.validation_enabled(False):
@@ -381,8 +381,7 @@ class CompiledStep:
             return None
         run = graph if self.mode == "replay" else torch.compile(
             graph, fullgraph=True, options=self.compile_options(x.device))
-        return _Program(graph, run, params, buffers, step, [(reg, batch) for reg, batch, _ in deferred],
-                        ran=self.mode == "replay")
+        return _Program(graph, run, params, buffers, step, list(deferred), ran=self.mode == "replay")
 
     def _unrecordable(self, state: _ModuleState, param_sites: list[str], deferred: list) -> str | None:
         """Why a program that recorded cleanly would still compute something else than the
@@ -396,7 +395,7 @@ class CompiledStep:
             return (f"the model reads parameters from Pyro's param store ({', '.join(sorted(param_sites)[:4])}); "
                     f"the compiled step trains the modules' own parameters: hold them in nn.Modules")
         if deferred and self.elbo.num_particles > 1:
-            return (f"regularizer(s) {sorted({reg.name for reg, _, _ in deferred})} train a network of their own "
+            return (f"regularizer(s) {sorted({reg.name for reg, _ in deferred})} train a network of their own "
                     f"between particles, and num_particles = {self.elbo.num_particles}: eagerly, each particle's "
                     f"penalty sees the network after the previous particle's step")
         return None

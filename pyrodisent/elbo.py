@@ -187,7 +187,7 @@ class DisentELBO(TraceMeanField_ELBO):
         if self.deferred_auxiliary is None:
             reg.auxiliary_step(batch)
         else:
-            self.deferred_auxiliary.append((reg, batch, len(self._particle_terms)))
+            self.deferred_auxiliary.append((reg, batch))
 
     def _finish(self, count_step: bool) -> None:
         parts = self._particle_terms

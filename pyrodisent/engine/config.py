@@ -315,8 +315,8 @@ def _choice(key: str, value, allowed, meaning: str):
 
 
 def _compile_option(value) -> str:
-    older = {False: "off", None: "off", True: "networks"}
-    value = older.get(value, value) if isinstance(value, (bool, type(None))) else value
+    if value is None or isinstance(value, bool):  # the older spellings
+        value = "networks" if value else "off"
     return _choice("compile", value, COMPILE_OPTIONS,
                    "step: the whole training step as one compiled program; networks: torch.compile of the "
                    "encoder and decoder")

@@ -121,7 +121,6 @@ def inverse_weight_variance(batch_size: int, dataset_size: int, method: str) -> 
     raise ValueError(f"inverse_weight_variance: closed forms exist for 'is' and 'mss' only, got {method!r}")
 
 
-
 _WEIGHTS = TensorCache()
 
 
