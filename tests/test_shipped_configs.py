@@ -38,6 +38,7 @@ TRIALS = {
     "stcvae-tc-digits-cpu.yaml": 115,
     "devae-ablation-cpu.yaml": 12,
     "stcvae-tc-mnist.yaml": 1150,
+    "pdisvae-pdsprites-gpu.yaml": 15,
 }
 
 

@@ -6,6 +6,8 @@ A sweep file is a YAML mapping::
     base: {seed: 0, model: {...}, data: {...}, regularizers: [...], train: {...}}
     # or  base: ../quickstart.yaml   (a run config file, relative to the sweep file)
     set: {train.steps: 300}                 # fixed changes to the base (no column), as --set
+    # or  extends: other-sweep.yaml  (every key of that sweep file, its ``set`` merged under this
+    #     file's, the other keys replaced where this file gives them; ``name`` is never inherited)
     grid:                                   # cartesian product, first axis slowest
       - {key: model.hidden_width, name: capacity, values: [32, 128]}
       - zip:                                # one axis whose points set several keys together
@@ -62,6 +64,7 @@ SAMPLERS = ("choice", "uniform", "loguniform", "randint")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
 _TOP_KEYS = {"name", "description", "base", "set", "grid", "random", "seeds", "resources", "max_attempts",
              "evaluate", "max_concurrent_trials", "paper"}
+_NOT_INHERITED = ("extends", "name", "set")
 
 
 class SweepError(UserError):
@@ -159,13 +162,40 @@ class SweepSpec:
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file (module docstring)."""
     path = Path(path)
+    return parse_sweep(_read_sweep_file(path), base_dir=path.parent, default_name=path.stem)
+
+
+def _read_sweep_file(path: Path, chain: tuple[Path, ...] = ()) -> Any:
+    """The sweep file's mapping with its ``extends:`` chain resolved (module docstring): the parent's
+    keys, its ``set`` under this file's, and a file-path ``base`` kept relative to the parent."""
     if not path.is_file():
-        raise SweepError(f"sweep file {str(path)!r} does not exist")
+        where = f" (named by 'extends' in {str(chain[-1])!r})" if chain else ""
+        raise SweepError(f"sweep file {str(path)!r} does not exist{where}")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise SweepError(f"sweep file {str(path)!r} is not valid YAML: {exc}") from None
-    return parse_sweep(data, base_dir=path.parent, default_name=path.stem)
+    if not isinstance(data, dict) or "extends" not in data:
+        return data
+    parent_path = data["extends"]
+    if not isinstance(parent_path, str) or not parent_path:
+        raise SweepError(f"sweep key 'extends' in {str(path)!r}: the path of another sweep file, got {parent_path!r}")
+    parent_path = (path.parent / parent_path).resolve()
+    if parent_path in chain or parent_path == path.resolve():
+        raise SweepError(f"sweep key 'extends' in {str(path)!r}: {str(parent_path)!r} extends itself in a cycle")
+    parent = _read_sweep_file(parent_path, (*chain, path.resolve()))
+    if not isinstance(parent, dict):
+        raise SweepError(f"sweep file {str(parent_path)!r} (named by 'extends' in {str(path)!r}) must hold a mapping")
+    merged = {key: value for key, value in parent.items() if key not in _NOT_INHERITED}
+    if isinstance(merged.get("base"), str) and not Path(merged["base"]).is_absolute():
+        merged["base"] = str(parent_path.parent / merged["base"])
+    merged.update({key: value for key, value in data.items() if key != "extends"})
+    fixed = [part for part in (parent.get("set"), data.get("set")) if part]
+    if fixed:
+        if not all(isinstance(part, dict) for part in fixed):
+            raise SweepError(f"sweep key 'set': a mapping {{config.path: value}}, in {str(path)!r} and the file it extends")
+        merged["set"] = {key: value for part in fixed for key, value in part.items()}
+    return merged
 
 
 def parse_sweep(data: Any, base_dir: str | Path = ".", default_name: str = "sweep") -> SweepSpec:

@@ -124,6 +124,46 @@ def test_base_from_a_file_relative_to_the_sweep_file(tmp_path: Path):
     assert spec.base["data"] == BASE["data"] and "hidden_width" not in spec.trials()[0].params
 
 
+def test_extends_inherits_the_other_sweep_file_with_its_set_merged(tmp_path: Path):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "run.yaml").write_text(yaml.safe_dump(BASE))
+    (tmp_path / "sweeps").mkdir()
+    paper = {"source": "a table", "by": "dim", "columns": {"ELBO": "loss.elbo"}, "rows": {"3": {"ELBO": [1.0, 0.1]}}}
+    (tmp_path / "sweeps" / "cpu.yaml").write_text(yaml.safe_dump({
+        "name": "cpu", "base": "../configs/run.yaml", "set": {"train.steps": 2, "model.hidden_width": 8},
+        "grid": [{"key": "model.latent_dim", "name": "dim", "values": [3, 4]}], "seeds": [0, 1],
+        "resources": {"num_cpus": 1}, "paper": paper}))
+    (tmp_path / "gpu").mkdir()  # the child lives elsewhere: the parent's base stays relative to the parent
+    (tmp_path / "gpu" / "full.yaml").write_text(yaml.safe_dump({
+        "extends": "../sweeps/cpu.yaml", "set": {"train.steps": 9, "device": "auto"},
+        "resources": {"num_cpus": 1, "num_gpus": 0.25}}))
+    parent, child = load_sweep(tmp_path / "sweeps" / "cpu.yaml"), load_sweep(tmp_path / "gpu" / "full.yaml")
+    assert child.name == "full"  # never the parent's name: the two must not share a sweep directory
+    assert child.paper == parent.paper and child.seeds == [0, 1] and child.resources.num_gpus == 0.25
+    assert child.base["train"]["steps"] == 9 and child.base["model"]["hidden_width"] == 8  # child's set wins
+    assert child.base["device"] == "auto" and parent.base["device"] == "cpu"
+    assert [t.params for t in child.trials()] == [t.params for t in parent.trials()]
+    # a different resolved config is a different trial: the two never mix results
+    assert not {t.trial_id for t in child.trials()} & {t.trial_id for t in parent.trials()}
+    # a chain of two
+    (tmp_path / "gpu" / "more.yaml").write_text(yaml.safe_dump({"extends": "full.yaml", "name": "more", "seeds": [5]}))
+    more = load_sweep(tmp_path / "gpu" / "more.yaml")
+    assert more.name == "more" and more.seeds == [5] and more.base["train"]["steps"] == 9
+
+
+def test_extends_errors_name_the_file(tmp_path: Path):
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump({"extends": "b.yaml"}))
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump({"extends": "a.yaml", "base": BASE}))
+    with pytest.raises(SweepError, match="cycle"):
+        load_sweep(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"extends": "missing.yaml"}))
+    with pytest.raises(SweepError, match=r"missing\.yaml.*does not exist \(named by 'extends' in"):
+        load_sweep(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text(yaml.safe_dump({"extends": 3}))
+    with pytest.raises(SweepError, match="the path of another sweep file"):
+        load_sweep(tmp_path / "d.yaml")
+
+
 def test_set_path_follows_override_semantics():
     data = {"a": [{"b": 1}], "c": None}
     set_path(data, "a.0.b", 2)
