@@ -177,3 +177,34 @@ def test_a_collapsed_dim_carries_tc_mean_and_the_active_dim_values_leave_it_out(
     assert out["tc_mean"] > 3  # the collapsed dim is (nearly) determined by the active ones
     assert abs(out["tc_mean_active"]) < 1e-3 and abs(out["tc_sample_active"]) < 1e-3
     assert out["tc_sample"] < 0.01  # its σ = 1 noise hides it from TC_sample
+
+
+def test_dataset_total_correlation_is_the_tc_of_the_data_sets_aggregate_posterior():
+    """With x ~ N(0, I), μ = A x and σ = s the aggregate posterior of many points is
+    N(0, A Aᵀ + diag s²): its TC and between-group TC are Prop. 1's closed forms, and the
+    within-group part is their difference."""
+    from pyrodisent.diagnostics import dataset_total_correlation
+
+    x = torch.randn(3000, 3, generator=torch.Generator().manual_seed(0))
+    encoder = LinearGaussianEncoder(MIXING, SCALE)
+    cov = (MIXING @ MIXING.T + torch.diag(SCALE**2)).double()
+    tc = prop1(cov)
+    # {0} vs {1, 2} carries most of the TC (dims 0 and 1 share A's first column); {0, 1} vs {2} little
+    first = 0.5 * (cov[0, 0].log() + torch.logdet(cov[1:, 1:]) - torch.logdet(cov)).item()
+    last = 0.5 * (torch.logdet(cov[:2, :2]) + cov[2, 2].log() - torch.logdet(cov)).item()
+    assert tc == pytest.approx(0.197, abs=1e-3) and first == pytest.approx(0.192, abs=1e-3)
+    assert last == pytest.approx(0.008, abs=1e-3)
+    out = dataset_total_correlation(encoder, x, torch.Generator().manual_seed(1), groups=[1, 2], samples_per_posterior=2)
+    assert out["tc"] == pytest.approx(tc, abs=0.02) and out["tc_joint"] == pytest.approx(first, abs=0.02)
+    other = dataset_total_correlation(encoder, x, torch.Generator().manual_seed(1), groups=[2, 1], samples_per_posterior=2)
+    assert other["tc"] == out["tc"] and other["tc_joint"] == pytest.approx(last, abs=0.02)
+    assert out["tc_within"] == pytest.approx(out["tc"] - out["tc_joint"])
+    assert set(encoder.seen_training_flags) == {False}  # encoded in eval mode
+    # singleton groups: the between-group TC is the TC itself, from the same draws
+    same = dataset_total_correlation(encoder, x[:500], torch.Generator().manual_seed(2), groups=[1, 1, 1])
+    assert same["tc_joint"] == pytest.approx(same["tc"], abs=1e-9)
+    # an independent code: ≈ 0 (the Monte-Carlo error of 3000 draws)
+    independent = LinearGaussianEncoder(torch.diag(torch.tensor([1.0, 2.0, 0.5])), SCALE)
+    assert abs(dataset_total_correlation(independent, x, torch.Generator().manual_seed(3))["tc"]) < 0.02
+    with pytest.raises(ValueError, match="at least 2 points"):
+        dataset_total_correlation(encoder, x[:1], torch.Generator())

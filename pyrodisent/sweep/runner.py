@@ -35,7 +35,7 @@ import torch
 
 from pyrodisent.atomic_file import write_json_atomic
 from pyrodisent.data import FactorDataset, get_dataset
-from pyrodisent.diagnostics import elbo_terms, gaussian_tc_diagnostics
+from pyrodisent.diagnostics import dataset_total_correlation, elbo_terms, gaussian_tc_diagnostics
 from pyrodisent.engine import load_run, train
 from pyrodisent.errors import UserError
 from pyrodisent.estimators import normalize_groups
@@ -200,7 +200,10 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
     TC_sample (RTC-VAE: Cheng et al. 2020, §6, Prop. 1) on ``size`` held-out points drawn with
     ``torch.Generator`` seeded by the run seed. ``elbo_terms``: the reconstruction error, KL and
     Monte-Carlo TC (Yang et al. 2020, Fig. 2, App. D; :func:`pyrodisent.diagnostics.elbo_terms`)
-    on ``size`` held-out points, as ``eval.<term>`` columns. ``layers`` (DeVAE): the metrics of each listed
+    on ``size`` held-out points, as ``eval.<term>`` columns. ``dataset_tc``: the TC of the aggregate
+    posterior of ``size`` points as one mixture (:func:`pyrodisent.diagnostics.dataset_total_correlation`)
+    and, for a run with latent groups (:func:`run_latent_groups`), its between-group and within-group
+    parts, as ``eval.dataset_tc``, ``eval.dataset_tc_joint``, ``eval.dataset_tc_within``. ``layers`` (DeVAE): the metrics of each listed
     layer's mean representation as ``<score>/layer<i>``, and its reconstruction −log p(x|z_i)
     averaged over the held-out points as ``reconstruction/layer<i>`` (the DeVAE paper, an anonymous
     ICLR submission, Tables 2-4). ``test_data``: the metrics run on the run's data set rebuilt with
@@ -208,7 +211,7 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
     ``code_groups: regularizer`` (``groups: regularizer`` for grouped MIG) becomes the run's latent groups (:func:`run_latent_groups`).
     """
     run_dir = Path(run_dir)
-    if not evaluation.metrics and not evaluation.gaussian_tc and not evaluation.elbo_terms:
+    if not (evaluation.metrics or evaluation.gaussian_tc or evaluation.elbo_terms or evaluation.dataset_tc):
         return {}
     model, dataset, config = load_run(run_dir)
     out: dict[str, Any] = {}
@@ -233,6 +236,10 @@ def evaluate_trial(run_dir: str | Path, evaluation: Evaluation) -> dict[str, Any
         if evaluation.elbo_terms:
             gen = torch.Generator().manual_seed(config.seed + 3)
             out["elbo_terms"] = elbo_terms(model, heldout(gen), gen)
+        if evaluation.dataset_tc:
+            gen = torch.Generator().manual_seed(config.seed + 4)
+            groups = run_latent_groups(config, model.latent_dim)
+            out["dataset_tc"] = dataset_total_correlation(model, heldout(gen), gen, groups=groups)
     write_json_atomic(run_dir / EVALUATION_NAME, _plain(out))
     return out
 

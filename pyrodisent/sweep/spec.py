@@ -118,7 +118,10 @@ class Evaluation:
     gaussian_tc: bool = False  # TC_mean / TC_sample (Cheng et al. 2020, §6) on held-out points
     # reconstruction, KL and Monte-Carlo TC on the held-out points (Yang et al. 2020, Fig. 2, App. D)
     elbo_terms: bool = False
-    size: int = 5000  # held-out points for gaussian_tc and elbo_terms
+    # TC (and between-group TC) of the aggregate posterior of all `size` points at once
+    # (pyrodisent.diagnostics.dataset_total_correlation): exact mixtures, no minibatch bias
+    dataset_tc: bool = False
+    size: int = 5000  # held-out points for gaussian_tc, elbo_terms and dataset_tc
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-metric keyword arguments
     # DeVAE: score each listed layer's representation and reconstruction (DeVAE paper, Table 2)
     layers: list[int] = field(default_factory=list)
@@ -410,7 +413,7 @@ def _evaluation(value: Any) -> Evaluation:
         return Evaluation()
     if not isinstance(value, dict):
         raise SweepError(f"sweep key 'evaluate': a mapping {{metrics, fast, gaussian_tc, size}}, got {value!r}")
-    allowed = ("metrics", "fast", "gaussian_tc", "elbo_terms", "size", "options", "layers", "test_data")
+    allowed = ("metrics", "fast", "gaussian_tc", "elbo_terms", "dataset_tc", "size", "options", "layers", "test_data")
     unknown = sorted(set(value) - set(allowed))
     if unknown:
         raise SweepError(f"unknown key(s) {unknown} in 'evaluate'; allowed: {', '.join(allowed)}")
@@ -431,7 +434,7 @@ def _evaluation(value: Any) -> Evaluation:
     metrics = value.get("metrics") or []
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise SweepError(f"sweep key 'evaluate.metrics': a list of metric names, got {metrics!r}")
-    for key in ("fast", "gaussian_tc", "elbo_terms"):
+    for key in ("fast", "gaussian_tc", "elbo_terms", "dataset_tc"):
         if key in value and not isinstance(value[key], bool):
             raise SweepError(f"sweep key 'evaluate.{key}': true or false, got {value[key]!r}")
     return Evaluation(
@@ -439,6 +442,7 @@ def _evaluation(value: Any) -> Evaluation:
         fast=value.get("fast", True),
         gaussian_tc=value.get("gaussian_tc", False),
         elbo_terms=value.get("elbo_terms", False),
+        dataset_tc=value.get("dataset_tc", False),
         size=check_int("sweep key 'evaluate.size':", value.get("size", 5000), 2, error=SweepError),
         options=copy.deepcopy(options),
         layers=list(layers),

@@ -180,6 +180,8 @@ class SweepDir:
             row[key] = value
         for key, value in (evaluation.get("elbo_terms") or {}).items():
             row[f"eval.{key}"] = value
+        for key, value in (evaluation.get("dataset_tc") or {}).items():
+            row[f"eval.dataset_{key}"] = value
         config = record.get("config")
         if config is None and (directory / "config.yaml").is_file():
             config = yaml.safe_load((directory / "config.yaml").read_text())

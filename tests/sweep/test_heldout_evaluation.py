@@ -102,3 +102,21 @@ def test_elbo_terms_are_scored_on_the_held_out_points_as_eval_columns(tmp_path):
         expected = elbo_terms(model, x, gen)
         assert {k: float(row[f"eval.{k}"]) for k in expected} == pytest.approx(expected, rel=1e-6)
         assert expected["kl"] > 0 and expected["reconstruction"] > 0
+
+
+def test_dataset_tc_is_scored_with_the_runs_groups_as_eval_columns(tmp_path):
+    from pyrodisent.diagnostics import dataset_total_correlation
+
+    out = tmp_path / "sweep"
+    run_sweep(_spec({}), out, use_ray=False, log=None)
+    assert reevaluate_sweep(_spec({"dataset_tc": True, "size": 200}), out, log=None) == 2
+    rows = {row["method"]: row for row in csv.DictReader(open(out / "results.csv"))}
+    for trial in (out / "trials").iterdir():
+        model, dataset, config = load_run(trial)
+        gen = torch.Generator().manual_seed(config.seed + 4)
+        x = FactorDataset.batch_to_float(dataset.images[torch.randperm(len(dataset), generator=gen)[:200]])
+        groups = run_latent_groups(config, 6)
+        expected = dataset_total_correlation(model, x, gen, groups=groups)
+        row = rows["[]" if groups is None else next(k for k in rows if "pc" in k)]
+        assert {k: float(row[f"eval.dataset_{k}"]) for k in expected} == pytest.approx(expected, rel=1e-6)
+        assert ("eval.dataset_tc_joint" in row and row["eval.dataset_tc_joint"] != "") == (groups is not None)
