@@ -28,7 +28,9 @@ are missing), from finished trials:
   (:mod:`pyrodisent.sweep.udr`); it also adds ``metric.udr`` and ``metric.udr_lasso`` to
   ``results.csv``, so the violins and the rank correlation include them.
 * ``tc_vs_grouping_factor.png`` — Chen et al. 2022, Fig. 3: final TC against the grouping factor,
-  one curve per latent dim, mean and 5–95 % band over seeds.
+  one curve per latent dim, mean and 5–95 % band over seeds; the last training estimate, and
+  with ``evaluate.dataset_tc`` a row each for the TC and the between-group TC of the mixture
+  of all evaluated points.
 * ``paper_comparison.md`` — when the sweep file has a ``paper`` section
   (:mod:`pyrodisent.sweep.paper`): our mean ± sd (n) beside the paper's numbers, and its claims;
   ``paper_boxplots.png`` — the same columns as box plots per row (the paper's Fig. 3(a) layout).
@@ -339,6 +341,9 @@ def _band(values: list[float]) -> tuple[float, float, float]:
     return float(a.mean()), float(np.percentile(a, 5)), float(np.percentile(a, 95))
 
 
+DATASET_TC_COLUMNS = ("eval.dataset_tc", "eval.dataset_tc_joint")  # evaluate.dataset_tc
+
+
 def plot_tc_vs_grouping(rows: list[dict], path: Path) -> str:
     grp = _column(rows, GROUPING_COLUMNS)
     lat = _column(rows, LATENT_COLUMNS)
@@ -346,32 +351,41 @@ def plot_tc_vs_grouping(rows: list[dict], path: Path) -> str:
     missing = [n for n, c in (("grouping_factor", grp), ("latent_dim", lat), ("a loss.<regularizer>/tc term", tc)) if c is None]
     if missing:
         return f"skipped tc_vs_grouping_factor.png (Chen et al. 2022, Fig. 3): no column for {', '.join(missing)}"
+    # one row per TC measure: the last training estimate, then (evaluate.dataset_tc) the TC and
+    # between-group TC of the mixture of all evaluated points
+    measures = [tc, *(c for c in DATASET_TC_COLUMNS if any(cell_number(r.get(c)) is not None for r in rows))]
     strength = _column(rows, STRENGTH_COLUMNS, varying=True)  # Fig. 3 fixes β = 10: one panel per β
-    panels: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    for r in rows:
-        s = cell_number(r[strength]) if strength else None
-        panels[s][int(cell_number(r[lat]))][int(cell_number(r[grp]))].append(cell_number(r[tc]))
     plt = _plt()
-    keys = sorted(panels, key=lambda v: (v is None, v))
-    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False, sharey=True)
-    for ax, s in zip(axes[0], keys):
-        curves = panels[s]
-        for n in sorted(curves):
-            xs = sorted(curves[n])
-            stats = [_band(curves[n][i]) for i in xs]
-            ax.plot(xs, [st[0] for st in stats], "o-", label=f"latent dim {n}")
-            ax.fill_between(xs, [st[1] for st in stats], [st[2] for st in stats], alpha=0.2)
+    keys = sorted({cell_number(r[strength]) if strength else None for r in rows}, key=lambda v: (v is None, v))
+    fig, axes = plt.subplots(len(measures), len(keys), figsize=(5.5 * len(keys), 3.6 * len(measures)),
+                             squeeze=False, sharex=True)
+    for row_axes, measure in zip(axes, measures):
+        panels: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+        for r in rows:
+            value = cell_number(r.get(measure))
+            if value is None:  # empty, text or nan
+                continue
+            s = cell_number(r[strength]) if strength else None
+            panels[s][int(cell_number(r[lat]))][int(cell_number(r[grp]))].append(value)
+        for ax, s in zip(row_axes, keys):
+            curves = panels[s]
+            for n in sorted(curves):
+                xs = sorted(curves[n])
+                stats = [_band(curves[n][i]) for i in xs]
+                ax.plot(xs, [st[0] for st in stats], "o-", label=f"latent dim {n}")
+                ax.fill_between(xs, [st[1] for st in stats], [st[2] for st in stats], alpha=0.2)
+            if s is not None:
+                ax.set_title(f"{strength} = {s:g}", fontsize=9)
+            ax.legend(fontsize=7)
+        row_axes[0].set_ylabel(f"final {measure.removeprefix('loss.').removeprefix('eval.')} (nats)", fontsize=8)
+    for ax in axes[-1]:
         ax.set_xlabel("grouping factor i")
-        if s is not None:
-            ax.set_title(f"{strength} = {s:g}", fontsize=9)
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel(f"final TC ({tc.removeprefix('loss.')}, nats)")
     fig.suptitle("TC vs grouping factor, mean and 5-95 % over runs (β-STCVAE, Chen et al. 2022, Fig. 3)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    latents = {n for p in panels.values() for n in p}
-    return f"wrote {path.name}: {tc} against {grp} for {len(latents)} latent dim(s)" + (
+    latents = {int(cell_number(r[lat])) for r in rows}
+    return f"wrote {path.name}: {', '.join(measures)} against {grp} for {len(latents)} latent dim(s)" + (
         f", one panel per {strength}" if strength else "")
 
 

@@ -155,7 +155,14 @@ def test_plots_are_drawn_or_explained(tmp_path):
     assert note.startswith("skipped tc_vs_grouping_factor.png (Chen et al. 2022, Fig. 3): no column for grouping_factor")
     assert not (tmp_path / "b.png").exists()
     tc_rows = [{"grouping_factor": i, "latent_dim": 12, "loss.grouped_tc/tc": 3.0 / i} for i in (1, 2, 3)]
-    assert plot_tc_vs_grouping(tc_rows, tmp_path / "c.png").startswith("wrote c.png: loss.grouped_tc/tc")
+    assert plot_tc_vs_grouping(tc_rows, tmp_path / "c.png").startswith("wrote c.png: loss.grouped_tc/tc against")
+    # evaluate.dataset_tc adds a row per measure; a trial without the value is left out of that row
+    for row in tc_rows:
+        row.update({"eval.dataset_tc": 0.1 * row["grouping_factor"], "eval.dataset_tc_joint": 0.05})
+    tc_rows.append({"grouping_factor": 4, "latent_dim": 12, "loss.grouped_tc/tc": 0.7, "eval.dataset_tc": "",
+                    "eval.dataset_tc_joint": "nan"})
+    assert plot_tc_vs_grouping(tc_rows, tmp_path / "c.png") == (
+        "wrote c.png: loss.grouped_tc/tc, eval.dataset_tc, eval.dataset_tc_joint against grouping_factor for 1 latent dim(s)")
     assert plot_per_layer(rows, tmp_path / "d.png").startswith("skipped per_layer.png (DeVAE, Table 2)")
     layer_rows = [{"model": "single", "metric.mig/layer0": 0.2, "metric.reconstruction/layer0": 40.0}] + [
         {"model": "devae", "metric.mig/layer0": 0.3, "metric.mig/layer1": 0.3, "metric.mig/layer2": 0.3,
