@@ -380,7 +380,7 @@ def plot_tc_vs_grouping(rows: list[dict], path: Path) -> str:
         row_axes[0].set_ylabel(f"final {measure.removeprefix('loss.').removeprefix('eval.')} (nats)", fontsize=8)
     for ax in axes[-1]:
         ax.set_xlabel("grouping factor i")
-    fig.suptitle("TC vs grouping factor, mean and 5-95 % over runs (β-STCVAE, Chen et al. 2022, Fig. 3)", fontsize=10)
+    fig.suptitle("TC vs grouping factor, mean and 5-95 % over runs\n(β-STCVAE, Chen et al. 2022, Fig. 3)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
