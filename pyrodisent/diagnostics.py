@@ -24,8 +24,12 @@ import torch
 from torch.distributions import kl_divergence
 
 from pyrodisent.distributions import CorrelatedNormal
+from pyrodisent.estimators.families import make_family
 from pyrodisent.estimators.gaussian import fitted_gaussian_total_correlation
-from pyrodisent.estimators.montecarlo import monte_carlo_total_correlation
+from pyrodisent.estimators.montecarlo import (
+    family_monte_carlo_tc_parts,
+    monte_carlo_total_correlation,
+)
 from pyrodisent.metrics.active_units import THRESHOLD as ACTIVE_UNIT_THRESHOLD
 from pyrodisent.validation import check_int
 
@@ -196,12 +200,10 @@ def dataset_total_correlation(
     samples_per_posterior = check_int("samples_per_posterior", samples_per_posterior, 1)
     loc, scale = _encode_all(model, x, check_int("batch_size", batch_size, 1))
     loc, scale = loc.to(generator.device, torch.float64), scale.to(generator.device, torch.float64)
-    rho = posterior_rho(model)
-    state = generator.get_state()  # the same draws for the TC and the between-group TC
-    out = {"tc": float(monte_carlo_total_correlation(loc, scale, samples_per_posterior, generator=generator, rho=rho))}
-    if groups is not None:
-        generator.set_state(state)
-        tc_joint = monte_carlo_total_correlation(loc, scale, samples_per_posterior, groups, generator, rho=rho)
+    family = make_family(loc, scale, rho=posterior_rho(model))
+    tc, tc_joint = family_monte_carlo_tc_parts(family, samples_per_posterior, groups, generator)
+    out = {"tc": float(tc)}
+    if tc_joint is not None:
         out["tc_joint"] = float(tc_joint)
         out["tc_within"] = out["tc"] - out["tc_joint"]
     return out

@@ -66,12 +66,31 @@ def family_monte_carlo_total_correlation(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """:func:`monte_carlo_total_correlation` of the mixture of the posteriors ``family``."""
+    est, group_lists = _mixture_log_densities(family, samples_per_posterior, groups, generator, dims=groups is None)
+    marginals = est.dims if group_lists is None else est.groups
+    return (est.joint - marginals.sum(-1)).mean()
+
+
+def family_monte_carlo_tc_parts(
+    family: GaussianFamily,
+    samples_per_posterior: int = 30,
+    groups: Sequence | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(TC, between-group TC) of the mixture of the posteriors ``family`` from the same draws
+    and one pass over the pairwise densities; the second is None without ``groups``."""
+    est, group_lists = _mixture_log_densities(family, samples_per_posterior, groups, generator, dims=True)
+    tc = (est.joint - est.dims.sum(-1)).mean()
+    return tc, None if group_lists is None else (est.joint - est.groups.sum(-1)).mean()
+
+
+def _mixture_log_densities(family: GaussianFamily, samples_per_posterior: int, groups, generator, dims: bool):
+    """log q of B' draws from every posterior under the equal-weight mixture of the B posteriors
+    (App. D), with the per-dim marginals if ``dims`` and the group marginals of ``groups``."""
     if samples_per_posterior < 1:
         raise ValueError(f"samples_per_posterior must be >= 1, got {samples_per_posterior}")
     B, D = family.loc.shape
     z = sample_family(family, samples_per_posterior, generator).reshape(-1, D)
     log_w = torch.full((1, B), -math.log(B), dtype=z.dtype, device=z.device)
     group_lists = normalize_groups(groups, D)
-    est = aggregate_log_densities(z, family, log_w, groups=group_lists, dims=group_lists is None)
-    marginals = est.dims if group_lists is None else est.groups
-    return (est.joint - marginals.sum(-1)).mean()
+    return aggregate_log_densities(z, family, log_w, groups=group_lists, dims=dims), group_lists

@@ -159,3 +159,23 @@ def test_xor_through_the_minibatch_estimator():
     for pair in ([0, 2], [1, 2], [0, 1]):
         est = log_aggregate_posterior(z[:, pair], loc[:, pair], scale[:, pair], N, "is", dims=True)
         assert (est.joint - est.dims.sum(-1)).mean().abs().item() < 1e-6
+
+
+@pytest.mark.parametrize("rho", [None, 0.4])
+def test_tc_parts_equal_the_single_measures_from_the_same_draws(rho):
+    from pyrodisent.estimators.families import make_family
+    from pyrodisent.estimators.montecarlo import (
+        family_monte_carlo_tc_parts,
+        family_monte_carlo_total_correlation,
+    )
+
+    g = torch.Generator().manual_seed(0)
+    loc = torch.randn(40, 4, generator=g, dtype=torch.float64)
+    scale = 0.3 + torch.rand(40, 4, generator=g, dtype=torch.float64)
+    family = make_family(loc, scale, rho=rho)
+    tc, tc_joint = family_monte_carlo_tc_parts(family, 3, [2, 2], torch.Generator().manual_seed(1))
+    assert float(tc) == pytest.approx(float(family_monte_carlo_total_correlation(
+        family, 3, None, torch.Generator().manual_seed(1))), abs=1e-10)
+    assert float(tc_joint) == pytest.approx(float(family_monte_carlo_total_correlation(
+        family, 3, [2, 2], torch.Generator().manual_seed(1))), abs=1e-10)
+    assert family_monte_carlo_tc_parts(family, 3, None, torch.Generator().manual_seed(1))[1] is None
